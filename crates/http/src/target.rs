@@ -1,0 +1,125 @@
+//! Request-line checks: request-target forms, limits on partial input, and precise httparse errors.
+
+use bytes::Bytes;
+use http::{Method, Uri};
+
+use crate::error::ParseError;
+use crate::framing::is_tchar;
+use crate::limits::Limits;
+
+/// Parses a request-target and checks that its form suits `method`
+/// (RFC 9112 §3.2).
+pub(crate) fn parse(method: &Method, target: Bytes) -> Result<Uri, ParseError> {
+    // No request-target form has a fragment (RFC 9112 §3.2), and a URI is
+    // ASCII (RFC 3986 §2); http::Uri would drop the one and accept the other.
+    if target.contains(&b'#') || !target.is_ascii() {
+        return Err(ParseError::InvalidRequestTarget);
+    }
+    let asterisk = target.as_ref() == b"*";
+    let origin = target.first() == Some(&b'/');
+    let uri = Uri::from_maybe_shared(target).map_err(|_| ParseError::InvalidRequestTarget)?;
+    let connect = method == Method::CONNECT;
+    let form_fits = if origin {
+        !connect
+    } else if asterisk {
+        method == Method::OPTIONS
+    } else if let Some(authority) = uri.authority() {
+        // RFC 9110 §4.2.4: userinfo in an http(s) URI is an error.
+        let userinfo = authority.as_str().contains('@');
+        match uri.scheme() {
+            Some(_) => !connect && !userinfo,
+            None => connect && !userinfo && authority.port().is_some(),
+        }
+    } else {
+        false
+    };
+    match form_fits {
+        true => Ok(uri),
+        false => Err(ParseError::InvalidRequestTarget),
+    }
+}
+
+/// Checks an incomplete head against `limits`, so that a client cannot make
+/// the server buffer an unbounded request-line or head.
+pub(crate) fn check_partial(buf: &[u8], limits: &Limits) -> Result<(), ParseError> {
+    let line = skip_blank_lines(buf);
+    // A line within the limit ends (CR, or a bare LF refused later) among
+    // its first `max + 1` bytes.
+    let max = limits.max_request_line;
+    if line.len() > max && !line[..=max].iter().any(|&b| b == b'\r' || b == b'\n') {
+        // Past the method, the target is what is long (RFC 9112 §3).
+        return Err(match line[..max].contains(&b' ') {
+            true => ParseError::UriTooLong,
+            false => ParseError::InvalidMethod,
+        });
+    }
+    if buf.len() > limits.max_head {
+        return Err(ParseError::HeadTooLarge);
+    }
+    Ok(())
+}
+
+/// Maps an httparse error to the most precise [`ParseError`], looking again
+/// at the bytes where httparse's own error is coarse.
+pub(crate) fn refine_error(error: httparse::Error, buf: &[u8]) -> ParseError {
+    use httparse::Error;
+    match error {
+        Error::HeaderName if has_obs_fold(buf) => ParseError::ObsoleteLineFolding,
+        Error::HeaderName => ParseError::InvalidHeaderName,
+        Error::HeaderValue => ParseError::InvalidHeaderValue,
+        Error::TooManyHeaders => ParseError::TooManyHeaders,
+        Error::Token => token_error(request_line(buf)),
+        Error::Version => version_error(request_line(buf)),
+        Error::NewLine | Error::Status => ParseError::MalformedHead,
+    }
+}
+
+/// httparse's `Token` covers both the method and the target: blame the
+/// target if the method before the first SP is a valid token.
+fn token_error(line: &[u8]) -> ParseError {
+    let method = line.split(|&b| b == b' ').next().unwrap_or_default();
+    match !method.is_empty() && method.iter().all(|&b| is_tchar(b)) {
+        true => ParseError::InvalidRequestTarget,
+        false => ParseError::InvalidMethod,
+    }
+}
+
+/// httparse's `Version` covers malformed and unsupported versions alike:
+/// a well-formed `HTTP/x.y` other than 1.0 and 1.1 gets 505 (RFC 9110
+/// §15.6.6), anything else 400. A third SP means the target held a space.
+fn version_error(line: &[u8]) -> ParseError {
+    const SHAPE: &[u8; 8] = b"HTTP/0.0";
+    if line.iter().filter(|&&b| b == b' ').count() > 2 {
+        return ParseError::InvalidRequestTarget;
+    }
+    let version = line.rsplit(|&b| b == b' ').next().unwrap_or_default();
+    let shaped = (6..=8).contains(&version.len())
+        && version.iter().zip(SHAPE).all(|(&b, &s)| match s {
+            b'0' => b.is_ascii_digit(),
+            _ => b == s,
+        });
+    match shaped {
+        true => ParseError::UnsupportedVersion,
+        false => ParseError::MalformedHead,
+    }
+}
+
+/// The request-line (possibly incomplete) without its line ending.
+fn request_line(buf: &[u8]) -> &[u8] {
+    let line = skip_blank_lines(buf);
+    let end = line.iter().position(|&b| b == b'\r' || b == b'\n');
+    &line[..end.unwrap_or(line.len())]
+}
+
+/// `buf` without the empty lines a server ignores before a request-line
+/// (RFC 9112 §2.2).
+fn skip_blank_lines(buf: &[u8]) -> &[u8] {
+    let start = buf.iter().position(|&b| b != b'\r' && b != b'\n');
+    &buf[start.unwrap_or(buf.len())..]
+}
+
+/// True if a line starts with whitespace: obs-fold (RFC 9112 §5.2).
+fn has_obs_fold(buf: &[u8]) -> bool {
+    buf.windows(2)
+        .any(|w| w[0] == b'\n' && (w[1] == b' ' || w[1] == b'\t'))
+}

@@ -1,0 +1,57 @@
+//! gyre's runtime: one event loop per core, each a `mio::Poll` running
+//! coroutine tasks, with timers, a blocking pool and a stall watchdog.
+//!
+//! Tasks are `async` blocks or functions. [`spawn`] runs one on the current
+//! loop (no `Send` bound: it never leaves the thread); [`Handle::spawn_on`]
+//! sends a `Send` future to a given loop. Sockets and timers belong to the loop
+//! that made them. Work that would block a loop goes to [`blocking`].
+//!
+//! # Layout
+//!
+//! - [`runtime`](Builder): the loops' threads, [`Handle`], shutdown.
+//! - `event_loop`: one loop's turn: run tasks, drain the inbox, fire timers, poll.
+//! - `reactor`: readiness slots (edge-triggered epoll → wakers).
+//! - [`task`](spawn): spawning, [`JoinHandle`], panics caught per task.
+//! - [`time`]: `sleep`, `timeout`, `interval` on a hashed timing wheel.
+//! - [`net`]: [`TcpListener`](net::TcpListener), [`TcpStream`](net::TcpStream),
+//!   and [`Handle::serve`], stall-aware accept on every loop.
+//! - [`blocking`](BlockingPool): a bounded pool with a bounded queue.
+//! - `watchdog` and [`Label`]: stall detection, naming the work that stalled.
+//!
+//! # Examples
+//!
+//! ```
+//! use std::time::Duration;
+//! let rt = gyre_rt::Builder::new().workers(2).build().unwrap();
+//! let answer = rt.block_on(async {
+//!     // Runs on loop 0; this inner task stays on the same loop.
+//!     let task = gyre_rt::spawn(async {
+//!         gyre_rt::time::sleep(Duration::from_millis(1)).await;
+//!         40
+//!     });
+//!     let offloaded = gyre_rt::blocking(|| 2).await;
+//!     task.await.unwrap() + offloaded
+//! });
+//! assert_eq!(answer, 42);
+//! ```
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod block_on;
+mod blocking;
+mod event_loop;
+mod label;
+pub mod net;
+mod reactor;
+mod runtime;
+mod task;
+pub mod time;
+mod watchdog;
+
+pub use block_on::block_on;
+pub use blocking::{blocking, BlockingPool, PoolConfig, PoolStats};
+pub use event_loop::LoopStats;
+pub use label::{set_label, Label};
+pub use runtime::{current_loop, Builder, Handle, LoopSnapshot, Runtime};
+pub use task::{spawn, yield_now, JoinError, JoinHandle};

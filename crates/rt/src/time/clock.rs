@@ -1,0 +1,90 @@
+//! The runtime's clock: monotonic milliseconds since the runtime started, or a
+//! manual clock that only moves when a test advances it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::event_loop::Shared;
+
+/// Where a runtime's timers get the time from.
+#[derive(Debug, Clone)]
+pub enum Clock {
+    /// The monotonic system clock, counted from `start`.
+    System {
+        /// The instant that is millisecond 0.
+        start: Instant,
+    },
+    /// A clock that moves only through [`ManualClock::advance`].
+    Manual(Arc<ManualClock>),
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::System {
+            start: Instant::now(),
+        }
+    }
+}
+
+impl Clock {
+    /// A new manual clock at 0 ms; keep the returned handle to advance it.
+    pub fn manual() -> (Clock, Arc<ManualClock>) {
+        let m = Arc::new(ManualClock::default());
+        (Clock::Manual(m.clone()), m)
+    }
+
+    /// Milliseconds since the clock's origin.
+    pub fn now_ms(&self) -> u64 {
+        match self {
+            Clock::System { start } => start.elapsed().as_millis() as u64,
+            Clock::Manual(m) => m.now.load(Ordering::Acquire),
+        }
+    }
+
+    /// The tick at which a timer of `duration` from now is due, rounded up so
+    /// that a sleep never ends early.
+    pub(crate) fn deadline_after(&self, duration: Duration) -> u64 {
+        let ms = duration.as_nanos().div_ceil(1_000_000);
+        self.now_ms()
+            .saturating_add(u64::try_from(ms).unwrap_or(u64::MAX))
+    }
+
+    pub(crate) fn is_manual(&self) -> bool {
+        matches!(self, Clock::Manual(_))
+    }
+
+    /// Lets a manual clock wake these loops when it moves.
+    pub(crate) fn attach(&self, loops: &[Arc<Shared>]) {
+        if let Clock::Manual(m) = self {
+            m.loops
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(loops.iter().cloned());
+        }
+    }
+}
+
+/// A clock for tests: time stands still until [`advance`](Self::advance).
+#[derive(Debug, Default)]
+pub struct ManualClock {
+    /// The current time in milliseconds.
+    now: AtomicU64,
+    /// Loops to wake when the time moves, so they fire their due timers.
+    loops: Mutex<Vec<Arc<Shared>>>,
+}
+
+impl ManualClock {
+    /// Moves the clock forward and wakes every loop of the runtime using it.
+    pub fn advance(&self, by: Duration) {
+        self.now.fetch_add(by.as_millis() as u64, Ordering::AcqRel);
+        for l in self.loops.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            l.force_wake();
+        }
+    }
+
+    /// The current time in milliseconds.
+    pub fn now_ms(&self) -> u64 {
+        self.now.load(Ordering::Acquire)
+    }
+}

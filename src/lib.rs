@@ -1,0 +1,14 @@
+//! gyre: an event-driven HTTP server. One epoll event loop per core runs
+//! coroutine handlers (`async fn`), so code reads like a synchronous server
+//! while thousands of connections share each thread.
+//!
+//! This facade re-exports the layers:
+//!
+//! - [`rt`]: the runtime (loops, tasks, timers, sockets, blocking pool, watchdog).
+//! - [`http`]: the sans-IO HTTP/1.1 codec.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub use gyre_http as http;
+pub use gyre_rt as rt;
