@@ -1,8 +1,13 @@
 //! The `gyre` command line: `gyre serve`.
 
-use std::net::SocketAddr;
+mod bench_routes;
 
-use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use gyre_server::{Config, Server};
 
 /// gyre: an event-driven HTTP server.
 #[derive(Debug, Parser)]
@@ -15,62 +20,157 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve HTTP.
-    Serve {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
-        /// Event loops (default: one per core).
-        #[arg(long)]
-        workers: Option<usize>,
-    },
+    Serve(ServeArgs),
 }
 
-fn main() -> std::io::Result<()> {
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Event loops (default: one per core).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// A TOML file with a `[server]` table of limits and timeouts; flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Log one line per request.
+    #[arg(long)]
+    access_log: bool,
+    /// Add the /bench/* routes for benchmarks and demonstrations.
+    #[arg(long)]
+    bench_routes: bool,
+    /// Stall watchdog threshold in milliseconds.
+    #[arg(long, default_value_t = 100)]
+    stall_ms: u64,
+    /// Head read timeout, seconds.
+    #[arg(long)]
+    header_timeout: Option<f64>,
+    /// Idle keep-alive timeout, seconds.
+    #[arg(long)]
+    keep_alive_timeout: Option<f64>,
+    /// Body read timeout, seconds.
+    #[arg(long)]
+    body_timeout: Option<f64>,
+    /// Write timeout, seconds.
+    #[arg(long)]
+    write_timeout: Option<f64>,
+    /// Largest request body, bytes.
+    #[arg(long)]
+    max_body: Option<u64>,
+    /// Largest request head, bytes.
+    #[arg(long)]
+    max_head: Option<usize>,
+    /// Most header fields.
+    #[arg(long)]
+    max_headers: Option<usize>,
+    /// Longest request line, bytes.
+    #[arg(long)]
+    max_request_line: Option<usize>,
+    /// Most open connections.
+    #[arg(long)]
+    max_connections: Option<usize>,
+    /// Graceful shutdown deadline, seconds.
+    #[arg(long)]
+    shutdown_timeout: Option<f64>,
+}
+
+/// The TOML file's shape.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    #[serde(default)]
+    server: Config,
+}
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    match Cli::parse().command {
-        Command::Serve { listen, workers } => serve(listen, workers),
+    let result = match Cli::parse().command {
+        Command::Serve(args) => serve(args),
+    };
+    if let Err(e) = result {
+        eprintln!("gyre: {e}");
+        std::process::exit(1);
     }
 }
 
-/// Until the HTTP server lands: answer every request head with a fixed text.
-fn serve(listen: SocketAddr, workers: Option<usize>) -> std::io::Result<()> {
-    let mut builder = gyre::rt::Builder::new();
-    if let Some(n) = workers {
+fn secs(v: f64) -> Result<Duration, Error> {
+    Ok(Duration::try_from_secs_f64(v)?)
+}
+
+fn config(args: &ServeArgs) -> Result<Config, Error> {
+    let mut c = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            toml::from_str::<FileConfig>(&text)
+                .map_err(|e| format!("{}: {e}", path.display()))?
+                .server
+        }
+        None => Config::default(),
+    };
+    if let Some(v) = args.header_timeout {
+        c.header_timeout = secs(v)?;
+    }
+    if let Some(v) = args.keep_alive_timeout {
+        c.keep_alive_timeout = secs(v)?;
+    }
+    if let Some(v) = args.body_timeout {
+        c.body_timeout = secs(v)?;
+    }
+    if let Some(v) = args.write_timeout {
+        c.write_timeout = secs(v)?;
+    }
+    if let Some(v) = args.shutdown_timeout {
+        c.shutdown_timeout = secs(v)?;
+    }
+    c.max_body = args.max_body.unwrap_or(c.max_body);
+    c.max_head = args.max_head.unwrap_or(c.max_head);
+    c.max_headers = args.max_headers.unwrap_or(c.max_headers);
+    c.max_request_line = args.max_request_line.unwrap_or(c.max_request_line);
+    c.max_connections = args.max_connections.unwrap_or(c.max_connections);
+    c.access_log |= args.access_log;
+    Ok(c)
+}
+
+fn serve(args: ServeArgs) -> Result<(), Error> {
+    let config = config(&args)?;
+    let mut builder = gyre_rt::Builder::new().stall_threshold(Duration::from_millis(args.stall_ms));
+    if let Some(n) = args.workers {
         builder = builder.workers(n);
     }
     let rt = builder.build()?;
-    let listener = gyre::rt::net::bind_std(listen, 1024)?;
-    let acceptor = rt.handle().serve(listener, |stream, _| async move {
-        let mut buf = vec![0u8; 4096];
-        let mut filled = 0;
-        loop {
-            match stream.read(&mut buf[filled..]).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => filled += n,
-            }
-            while let Some(end) = buf[..filled].windows(4).position(|w| w == b"\r\n\r\n") {
-                let body = "Hello from gyre\n";
-                let resp = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{body}",
-                    body.len()
-                );
-                if stream.write_all(resp.as_bytes()).await.is_err() {
-                    return;
-                }
-                buf.copy_within(end + 4..filled, 0);
-                filled -= end + 4;
-            }
-            if filled == buf.len() {
-                return;
-            }
-        }
-    })?;
-    tracing::info!("gyre serving on http://{}", acceptor.local_addr());
-    loop {
-        std::thread::park();
+    let mut server =
+        Server::new()
+            .config(config)
+            .metrics_route("/metrics")
+            .get("/", |_req| async {
+                gyre_server::Response::with_body("text/plain; charset=utf-8", "gyre is running\n")
+            });
+    if args.bench_routes {
+        server = bench_routes::add(server);
     }
+    let listener = gyre_rt::net::bind_std(args.listen, 4096)
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let running = server.start(rt.handle(), listener)?;
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ])?;
+    if let Some(sig) = signals.forever().next() {
+        tracing::info!(target: "gyre::server", "signal {sig}: shutting down gracefully");
+    }
+    let clean = running.shutdown();
+    rt.shutdown();
+    tracing::info!(target: "gyre::server", "exit");
+    if !clean {
+        std::process::exit(2);
+    }
+    Ok(())
 }

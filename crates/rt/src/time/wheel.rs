@@ -250,9 +250,7 @@ mod tests {
             w.insert(u64::from(i) * 7 + 1, i);
         }
         let fired = advance(&mut w, 20_000);
-        let due = (0..5000u32)
-            .filter(|i| u64::from(*i) * 7 < 20_000)
-            .count();
+        let due = (0..5000u32).filter(|i| u64::from(*i) * 7 < 20_000).count();
         assert_eq!(fired.len(), due);
         assert_eq!(w.len(), 5000 - due);
         let rest = advance(&mut w, 100_000);

@@ -1,0 +1,3 @@
+//! gyre's benchmark programs; see `src/bin/`.
+
+#![forbid(unsafe_code)]

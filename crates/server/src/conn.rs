@@ -1,0 +1,369 @@
+//! One connection: read → parse → route → handler → encode → write, with
+//! keep-alive, pipelining, timeouts and limits.
+//!
+//! Pipelined requests already in the read buffer are all answered before the
+//! connection writes: their responses go out in one write. The handler's
+//! future is polled inline on the connection task; nothing is spawned per
+//! request.
+
+use std::future::{poll_fn, Future};
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::task::Poll;
+use std::time::Instant;
+
+use gyre_http::{
+    encode_head, encode_last_chunk, BodyLength, Framing, ParseError, RequestHead, Status,
+};
+use gyre_rt::{set_label, yield_now};
+use http::header::{HeaderValue, ALLOW, CONTENT_TYPE};
+use http::{Method, StatusCode, Version};
+
+use crate::io::{BodyEnd, ConnIo, ReadError};
+use crate::metrics::{LoopMetrics, Reason};
+use crate::request::{Body, Request};
+use crate::response::{IntoResponse, Response, ResponseBody};
+use crate::router::RouteError;
+use crate::server::{LocalServer, ServerShared};
+
+/// Responses buffered before the connection writes even if more pipelined
+/// requests are waiting.
+const FLUSH_AT: usize = 64 * 1024;
+/// Full bodies up to this size are copied into the write buffer (one write
+/// with the head); larger ones are written on their own.
+const COPY_BODY_MAX: usize = 16 * 1024;
+/// Requests answered in a row before the connection yields to its loop's other tasks.
+const REQUEST_BUDGET: u32 = 64;
+
+/// Serves one accepted connection until it closes.
+pub(crate) async fn serve(
+    stream: gyre_rt::net::TcpStream,
+    peer: std::net::SocketAddr,
+    shared: std::sync::Arc<ServerShared>,
+    local: Rc<LocalServer>,
+) {
+    let metrics = shared.metrics.local();
+    metrics.open.fetch_add(1, Ordering::Relaxed);
+    let io = Rc::new(ConnIo::new(stream, &shared.config));
+    let mut conn = Conn {
+        io,
+        shared: &shared,
+        local: &local,
+        metrics,
+        peer,
+        served: 0,
+        head_started: None,
+    };
+    conn.run().await;
+    let _ = conn.io.flush().await;
+    metrics.open.fetch_sub(1, Ordering::Relaxed);
+    shared.open.fetch_sub(1, Ordering::Relaxed);
+}
+
+struct Conn<'a> {
+    io: Rc<ConnIo>,
+    shared: &'a ServerShared,
+    local: &'a LocalServer,
+    metrics: &'a LoopMetrics,
+    peer: std::net::SocketAddr,
+    /// Requests answered on this connection.
+    served: u64,
+    /// When the first byte of the head being read arrived.
+    head_started: Option<Instant>,
+}
+
+impl Conn<'_> {
+    async fn run(&mut self) {
+        let limits = self.shared.config.limits();
+        let mut in_a_row = 0;
+        loop {
+            let parsed = {
+                let rbuf = self.io.rbuf.borrow();
+                if rbuf.is_empty() {
+                    Ok(Status::Partial)
+                } else {
+                    gyre_http::parse_request(rbuf.bytes(), &limits)
+                }
+            };
+            match parsed {
+                Ok(Status::Complete(head)) => {
+                    self.io.rbuf.borrow_mut().consume(head.head_len);
+                    self.head_started = None;
+                    if !self.answer(head).await {
+                        return;
+                    }
+                    self.served += 1;
+                    if self.io.wbuf.borrow().len() >= FLUSH_AT && self.flush().await.is_err() {
+                        return;
+                    }
+                    in_a_row += 1;
+                    if in_a_row == REQUEST_BUDGET {
+                        in_a_row = 0;
+                        yield_now().await;
+                    }
+                }
+                Ok(Status::Partial) => {
+                    in_a_row = 0;
+                    if self.flush().await.is_err() || !self.read_more().await {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    self.refuse(e);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Writes what is buffered; counts a write timeout.
+    async fn flush(&self) -> std::io::Result<()> {
+        let r = self.io.flush().await;
+        if let Err(e) = &r {
+            if e.kind() == std::io::ErrorKind::TimedOut {
+                self.metrics.refuse(Reason::WriteTimeout);
+            }
+        }
+        r
+    }
+
+    /// Waits for more request bytes within the right deadline. Returns false
+    /// when the connection should close (after answering 408/431 if due).
+    async fn read_more(&mut self) -> bool {
+        let config = &self.shared.config;
+        let pending = self.io.rbuf.borrow().len();
+        let wait = if pending == 0 {
+            self.io.release_buffers();
+            if self.local.shutting_down() {
+                return false;
+            }
+            if self.served == 0 {
+                config.header_timeout
+            } else {
+                config.keep_alive_timeout
+            }
+        } else {
+            let started = *self.head_started.get_or_insert_with(Instant::now);
+            config.header_timeout.saturating_sub(started.elapsed())
+        };
+        let result = if pending == 0 {
+            // Idle: also wake up for a graceful shutdown.
+            match race(self.io.read_more(wait), self.local.shutdown_signal()).await {
+                Some(r) => r,
+                None => return false,
+            }
+        } else {
+            self.io.read_more(wait).await
+        };
+        match result {
+            Ok(_) => {
+                if pending == 0 {
+                    self.head_started = Some(Instant::now());
+                }
+                true
+            }
+            Err(ReadError::TimedOut) if pending == 0 && self.served > 0 => {
+                self.metrics.refuse(Reason::IdleTimeout);
+                false
+            }
+            Err(ReadError::TimedOut) => {
+                self.metrics.refuse(Reason::HeaderTimeout);
+                self.error_response(StatusCode::REQUEST_TIMEOUT, "request head timed out");
+                false
+            }
+            Err(ReadError::Full) => {
+                self.metrics.refuse(Reason::HeadTooLarge);
+                self.error_response(
+                    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                    "request head too large",
+                );
+                false
+            }
+            Err(ReadError::Closed | ReadError::Io) => false,
+        }
+    }
+
+    /// Answers a request that cannot be parsed, then the connection closes.
+    fn refuse(&self, e: ParseError) {
+        let status = e.status_code();
+        let reason = match status.as_u16() {
+            414 => Reason::UriTooLong,
+            431 => Reason::HeadTooLarge,
+            501 | 505 => Reason::NotImplemented,
+            _ => Reason::BadRequest,
+        };
+        self.metrics.refuse(reason);
+        self.error_response(status, e.reason());
+    }
+
+    /// Buffers a short error response with `connection: close`.
+    fn error_response(&self, status: StatusCode, reason: &str) {
+        self.metrics.response(status.as_u16());
+        let body = format!("{reason}\n");
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        let mut w = self.io.wbuf();
+        gyre_http::with_date(|date| {
+            encode_head(
+                &mut w,
+                status,
+                Version::HTTP_11,
+                &headers,
+                BodyLength::Known(body.len() as u64),
+                false,
+                date,
+            )
+        });
+        w.extend_from_slice(body.as_bytes());
+    }
+
+    /// Routes and answers one request. Returns whether to keep the connection.
+    async fn answer(&mut self, head: RequestHead) -> bool {
+        let config = &self.shared.config;
+        let method = head.method.clone();
+        let version = head.version;
+        let is_head = method == Method::HEAD;
+        let wants_keep_alive = head.keep_alive;
+        let path_for_log = config.access_log.then(|| head.uri.to_string());
+        let body = Body::new(self.io.clone(), head.body, head.expect_continue, config);
+        let response = match self.shared.router.lookup(&method, head.uri.path()) {
+            Ok(found) => {
+                let route = found.handler;
+                let params = found
+                    .params
+                    .iter()
+                    .map(|(name, _)| {
+                        let value = found.params.decoded(name).unwrap_or_default().into_owned();
+                        (Box::from(name), value)
+                    })
+                    .collect();
+                let request = Request {
+                    head,
+                    params,
+                    route: route.pattern,
+                    body,
+                    state: self.shared.state.clone(),
+                    peer: Some(self.peer),
+                };
+                let previous = set_label(route.label);
+                let response = route.handler.call(request).await;
+                set_label(previous);
+                response
+            }
+            Err(RouteError::NotFound) => {
+                drop(body);
+                StatusCode::NOT_FOUND.into_response()
+            }
+            Err(RouteError::MethodNotAllowed { allow }) => {
+                drop(body);
+                let mut r = StatusCode::METHOD_NOT_ALLOWED.into_response();
+                if let Ok(v) = HeaderValue::from_str(&allow) {
+                    r.headers.insert(ALLOW, v);
+                }
+                r
+            }
+        };
+        let body_end = self.io.body_end.get();
+        match body_end {
+            BodyEnd::Failed(reason) => self.metrics.refuse(reason),
+            BodyEnd::Finished | BodyEnd::Unread => {}
+        }
+        // A streamed response may still be reading the body (an echo): it
+        // decides at its end (see `send`).
+        let streaming = matches!(response.body, ResponseBody::Stream(_));
+        let keep_alive = wants_keep_alive
+            && (body_end == BodyEnd::Finished || (streaming && body_end == BodyEnd::Unread))
+            && !self.local.shutting_down();
+        let status = response.status.as_u16();
+        let keep = self.send(response, version, is_head, keep_alive).await;
+        if let Some(path) = path_for_log {
+            tracing::info!(target: "gyre::access", "{} \"{method} {path} {version:?}\" {status}", self.peer);
+        }
+        keep
+    }
+
+    /// Encodes and sends a response. Returns whether to keep the connection.
+    async fn send(
+        &self,
+        response: Response,
+        version: Version,
+        is_head: bool,
+        keep_alive: bool,
+    ) -> bool {
+        self.metrics.response(response.status.as_u16());
+        let length = match &response.body {
+            ResponseBody::Empty => BodyLength::Known(0),
+            ResponseBody::Full(b) => BodyLength::Known(b.len() as u64),
+            ResponseBody::Stream(_) => BodyLength::Chunked,
+        };
+        let encoded = gyre_http::with_date(|date| {
+            encode_head(
+                &mut self.io.wbuf(),
+                response.status,
+                version,
+                &response.headers,
+                length,
+                keep_alive,
+                date,
+            )
+        });
+        let writes_body = !is_head && !matches!(encoded.framing, Framing::None);
+        match response.body {
+            ResponseBody::Full(bytes) if writes_body => {
+                if bytes.len() <= COPY_BODY_MAX {
+                    self.io.wbuf().extend_from_slice(&bytes);
+                } else if self.flush().await.is_err()
+                    || self.io.write_bounded(&bytes).await.is_err()
+                {
+                    return false;
+                }
+            }
+            ResponseBody::Stream(mut rx) if writes_body => {
+                let chunked = matches!(encoded.framing, Framing::Chunked);
+                if self.flush().await.is_err() {
+                    return false;
+                }
+                while let Some(chunk) = rx.next().await {
+                    if chunked {
+                        gyre_http::encode_chunk(&mut self.io.wbuf(), &chunk);
+                    } else {
+                        self.io.wbuf().extend_from_slice(&chunk);
+                    }
+                    if self.flush().await.is_err() {
+                        return false;
+                    }
+                }
+                if chunked {
+                    encode_last_chunk(&mut self.io.wbuf());
+                }
+                // The body may have been read by a task of the handler's while
+                // the response streamed; reuse the connection only if it is done.
+                if self.io.body_end.get() != BodyEnd::Finished {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+        encoded.keep_alive
+    }
+}
+
+/// Polls two futures; returns the first's output, or `None` if the second finished first.
+async fn race<A: Future, B: Future>(a: A, b: B) -> Option<A::Output> {
+    let mut a = pin!(a);
+    let mut b = pin!(b);
+    poll_fn(|cx| {
+        if let Poll::Ready(v) = a.as_mut().poll(cx) {
+            return Poll::Ready(Some(v));
+        }
+        if b.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        Poll::Pending
+    })
+    .await
+}

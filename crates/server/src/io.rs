@@ -1,0 +1,248 @@
+//! A connection's socket and buffers, shared by the connection task and the
+//! request body it hands to a handler (both on the same loop).
+//!
+//! Buffers come from a per-loop pool when bytes arrive and go back when the
+//! connection falls idle, so an idle keep-alive connection holds none.
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use gyre_rt::net::TcpStream;
+use gyre_rt::time::timeout;
+
+/// Size of a pooled read buffer; the limit on the request head keeps heads within it.
+const READ_BUF: usize = 16 * 1024;
+/// Pooled buffers kept per loop.
+const POOL_MAX: usize = 512;
+
+thread_local! {
+    /// Free read buffers of this loop, each `READ_BUF` long and initialised.
+    static READ_POOL: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    /// Free write buffers of this loop.
+    static WRITE_POOL: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A read buffer: `data[start..end]` holds unread bytes.
+/// INVARIANT: `start <= end <= data.len()`; `data` is initialised in full (no
+/// zeroing per read, no unsafe).
+#[derive(Debug, Default)]
+pub(crate) struct ReadBuf {
+    data: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl ReadBuf {
+    /// The unread bytes.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.data[self.start..self.end]
+    }
+
+    /// Marks `n` bytes as read.
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.start += n;
+        debug_assert!(self.start <= self.end);
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// Free space at the end, after moving unread bytes to the front if needed.
+    /// Empty when the buffer is full of unread bytes.
+    fn spare(&mut self) -> &mut [u8] {
+        if self.data.is_empty() {
+            self.data = READ_POOL
+                .with(|p| p.borrow_mut().pop())
+                .unwrap_or_else(|| vec![0; READ_BUF]);
+        }
+        if self.end == self.data.len() && self.start > 0 {
+            self.data.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        &mut self.data[self.end..]
+    }
+
+    /// Returns the memory to the loop's pool if nothing is unread.
+    fn release(&mut self) {
+        if self.is_empty() && !self.data.is_empty() {
+            let data = std::mem::take(&mut self.data);
+            READ_POOL.with(|p| {
+                let mut p = p.borrow_mut();
+                if p.len() < POOL_MAX {
+                    p.push(data);
+                }
+            });
+        }
+    }
+}
+
+/// Why reading more of a request failed.
+#[derive(Debug)]
+pub(crate) enum ReadError {
+    /// The peer closed the connection.
+    Closed,
+    /// No bytes within the deadline.
+    TimedOut,
+    /// The buffer is full: the head is too large.
+    Full,
+    /// The socket failed.
+    Io,
+}
+
+/// How the handler left the request body (recorded when the body is dropped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyEnd {
+    /// Read to its end, or there was none.
+    Finished,
+    /// Not read to its end: the connection cannot be reused.
+    Unread,
+    /// Reading failed for this reason: the connection closes.
+    Failed(crate::metrics::Reason),
+}
+
+/// The socket and buffers of one connection.
+#[derive(Debug)]
+pub(crate) struct ConnIo {
+    pub(crate) stream: TcpStream,
+    /// Bytes read and not yet parsed or consumed by a body.
+    pub(crate) rbuf: RefCell<ReadBuf>,
+    /// Encoded responses not yet written.
+    pub(crate) wbuf: RefCell<BytesMut>,
+    /// Settings used for write deadlines.
+    write_timeout: Duration,
+    min_write_rate: u64,
+    min_rate_grace: Duration,
+    /// Total bytes written, for logs and tests.
+    pub(crate) written: Cell<u64>,
+    /// How the current request's body ended.
+    pub(crate) body_end: Cell<BodyEnd>,
+}
+
+impl ConnIo {
+    pub(crate) fn new(stream: TcpStream, config: &crate::Config) -> Self {
+        ConnIo {
+            stream,
+            rbuf: RefCell::default(),
+            wbuf: RefCell::default(),
+            write_timeout: config.write_timeout,
+            min_write_rate: config.min_write_rate,
+            min_rate_grace: config.min_rate_grace,
+            written: Cell::new(0),
+            body_end: Cell::new(BodyEnd::Finished),
+        }
+    }
+
+    /// Reads once into the read buffer, waiting at most `limit`.
+    pub(crate) async fn read_more(&self, limit: Duration) -> Result<usize, ReadError> {
+        let read = async {
+            loop {
+                // Wait without a buffer, then borrow one only for the read.
+                self.stream.readable().await.map_err(|_| ReadError::Io)?;
+                let mut rbuf = self.rbuf.borrow_mut();
+                let spare = rbuf.spare();
+                if spare.is_empty() {
+                    return Err(ReadError::Full);
+                }
+                match self.stream.try_read(spare) {
+                    Ok(0) => return Err(ReadError::Closed),
+                    Ok(n) => {
+                        rbuf.end += n;
+                        return Ok(n);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        rbuf.release();
+                        continue;
+                    }
+                    Err(_) => return Err(ReadError::Io),
+                }
+            }
+        };
+        match timeout(limit, read).await {
+            Ok(r) => r,
+            Err(_) => Err(ReadError::TimedOut),
+        }
+    }
+
+    /// Appends to the write buffer (taking one from the pool if needed).
+    pub(crate) fn wbuf(&self) -> std::cell::RefMut<'_, BytesMut> {
+        let mut w = self.wbuf.borrow_mut();
+        if w.capacity() == 0 {
+            if let Some(b) = WRITE_POOL.with(|p| p.borrow_mut().pop()) {
+                *w = b;
+            }
+        }
+        w
+    }
+
+    /// Writes all buffered output, bounded by the write timeout and the
+    /// minimum write rate; then returns idle buffers to the pool.
+    pub(crate) async fn flush(&self) -> io::Result<()> {
+        let mut out = std::mem::take(&mut *self.wbuf.borrow_mut());
+        if !out.is_empty() {
+            let result = self.write_bounded(&out).await;
+            out.clear();
+            result?;
+        }
+        // Keep the (now empty) buffer for the next response unless idle.
+        *self.wbuf.borrow_mut() = out;
+        Ok(())
+    }
+
+    /// Writes `data` in full, within the write deadlines.
+    pub(crate) async fn write_bounded(&self, mut data: &[u8]) -> io::Result<()> {
+        let total = self.min_rate_grace
+            + if self.min_write_rate == 0 {
+                Duration::from_secs(u32::MAX as u64)
+            } else {
+                Duration::from_secs_f64(data.len() as f64 / self.min_write_rate as f64)
+            };
+        let all = async {
+            while !data.is_empty() {
+                let n = match timeout(self.write_timeout, self.stream.write(data)).await {
+                    Ok(r) => r?,
+                    Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "write stalled")),
+                };
+                if n == 0 {
+                    return Err(io::ErrorKind::WriteZero.into());
+                }
+                self.written.set(self.written.get() + n as u64);
+                data = &data[n..];
+            }
+            Ok(())
+        };
+        match timeout(total, all).await {
+            Ok(r) => r,
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "client reads below the minimum rate",
+            )),
+        }
+    }
+
+    /// Gives both buffers back to the loop's pool if they hold nothing.
+    pub(crate) fn release_buffers(&self) {
+        self.rbuf.borrow_mut().release();
+        let mut w = self.wbuf.borrow_mut();
+        if w.is_empty() && w.capacity() > 0 {
+            let b = std::mem::take(&mut *w);
+            WRITE_POOL.with(|p| {
+                let mut p = p.borrow_mut();
+                if p.len() < POOL_MAX {
+                    p.push(b);
+                }
+            });
+        }
+    }
+}

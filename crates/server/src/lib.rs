@@ -1,0 +1,50 @@
+//! gyre's HTTP/1.1 server: connections with keep-alive and pipelining, a
+//! router, limits and timeouts on everything a client controls, metrics and
+//! graceful shutdown, on the gyre runtime.
+//!
+//! # Layout
+//!
+//! - [`Server`] (`server.rs`): the builder, connection limit, graceful shutdown.
+//! - `conn.rs`: one connection's read → parse → route → handler → write cycle.
+//! - `io.rs`: a connection's socket and pooled buffers.
+//! - [`Request`] and [`Body`] (`request.rs`), [`Response`] and
+//!   [`IntoResponse`] (`response.rs`), [`Handler`] (`handler.rs`).
+//! - [`router`]: methods, `:params`, `*wildcards`, 404 and 405.
+//! - [`Config`] (`config.rs`): every limit and timeout, with defaults.
+//! - [`Metrics`] (`metrics.rs`): counters in the Prometheus text format.
+//!
+//! # Examples
+//!
+//! ```no_run
+//! use gyre_server::{Request, Server};
+//! async fn hello(req: Request) -> String {
+//!     format!("hello, {}\n", req.param("name").unwrap_or("world"))
+//! }
+//! let rt = gyre_rt::Runtime::new().unwrap();
+//! let listener = gyre_rt::net::bind_std("127.0.0.1:8080".parse().unwrap(), 1024).unwrap();
+//! let running = Server::new()
+//!     .get("/hello/:name", hello)
+//!     .start(rt.handle(), listener)
+//!     .unwrap();
+//! # running.shutdown();
+//! ```
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod config;
+mod conn;
+mod handler;
+mod io;
+mod metrics;
+mod request;
+mod response;
+pub mod router;
+mod server;
+
+pub use config::Config;
+pub use handler::{BoxFuture, Handler};
+pub use metrics::{Metrics, Reason};
+pub use request::{Body, BodyError, Request};
+pub use response::{BodySender, ClientGone, IntoResponse, Json, Response, ResponseBody};
+pub use server::{Running, Server};

@@ -1,0 +1,275 @@
+//! Responses, their bodies, and `IntoResponse` for what handlers return.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+
+use bytes::Bytes;
+use http::header::{HeaderValue, CONTENT_TYPE};
+use http::{HeaderMap, StatusCode};
+
+/// An HTTP response: status, fields and body. Framing fields (Content-Length,
+/// Transfer-Encoding) are written by the server from the body.
+#[derive(Debug)]
+pub struct Response {
+    /// The status code.
+    pub status: StatusCode,
+    /// Header fields.
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: ResponseBody,
+}
+
+/// A response body.
+#[derive(Debug, Default)]
+pub enum ResponseBody {
+    /// No body.
+    #[default]
+    Empty,
+    /// A body known in full; sent with Content-Length.
+    Full(Bytes),
+    /// A body produced while it is sent, with chunked transfer-coding. The
+    /// producer waits while the client reads slowly (backpressure).
+    Stream(BodyReceiver),
+}
+
+impl Response {
+    /// A response with this status and no body.
+    pub fn new(status: StatusCode) -> Self {
+        Response {
+            status,
+            headers: HeaderMap::new(),
+            body: ResponseBody::Empty,
+        }
+    }
+
+    /// A 200 response with a full body and a content type.
+    pub fn with_body(content_type: &'static str, body: impl Into<Bytes>) -> Self {
+        let mut r = Response::new(StatusCode::OK);
+        r.headers
+            .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        r.body = ResponseBody::Full(body.into());
+        r
+    }
+
+    /// A 200 streaming response and the sender that feeds it. At most
+    /// `capacity` chunks wait unsent; `send` waits when that many do.
+    pub fn stream(content_type: &'static str, capacity: usize) -> (Self, BodySender) {
+        let (tx, rx) = body_channel(capacity);
+        let mut r = Response::new(StatusCode::OK);
+        r.headers
+            .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        r.body = ResponseBody::Stream(rx);
+        (r, tx)
+    }
+
+    /// Sets the status.
+    pub fn status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// Adds a header field. Panics on an invalid value (a programming error).
+    pub fn header(mut self, name: http::header::HeaderName, value: &str) -> Self {
+        let value = HeaderValue::from_str(value).expect("invalid header value");
+        self.headers.append(name, value);
+        self
+    }
+}
+
+/// Turns what a handler returns into a response.
+pub trait IntoResponse {
+    /// Makes the response.
+    fn into_response(self) -> Response;
+}
+
+impl IntoResponse for Response {
+    fn into_response(self) -> Response {
+        self
+    }
+}
+
+impl IntoResponse for StatusCode {
+    fn into_response(self) -> Response {
+        let reason = self.canonical_reason().unwrap_or("");
+        let mut r = Response::with_body("text/plain; charset=utf-8", format!("{reason}\n"));
+        r.status = self;
+        r
+    }
+}
+
+impl IntoResponse for &'static str {
+    fn into_response(self) -> Response {
+        Response::with_body("text/plain; charset=utf-8", self)
+    }
+}
+
+impl IntoResponse for String {
+    fn into_response(self) -> Response {
+        Response::with_body("text/plain; charset=utf-8", self)
+    }
+}
+
+impl IntoResponse for Bytes {
+    fn into_response(self) -> Response {
+        Response::with_body("application/octet-stream", self)
+    }
+}
+
+impl IntoResponse for Vec<u8> {
+    fn into_response(self) -> Response {
+        Bytes::from(self).into_response()
+    }
+}
+
+impl IntoResponse for () {
+    fn into_response(self) -> Response {
+        Response::new(StatusCode::NO_CONTENT)
+    }
+}
+
+impl<T: IntoResponse> IntoResponse for (StatusCode, T) {
+    fn into_response(self) -> Response {
+        let mut r = self.1.into_response();
+        r.status = self.0;
+        r
+    }
+}
+
+impl<T: IntoResponse, E: IntoResponse> IntoResponse for Result<T, E> {
+    fn into_response(self) -> Response {
+        match self {
+            Ok(v) => v.into_response(),
+            Err(e) => e.into_response(),
+        }
+    }
+}
+
+/// A JSON body (`application/json`), serialised with serde.
+#[derive(Debug, Clone)]
+pub struct Json<T>(pub T);
+
+impl<T: serde::Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        match serde_json::to_vec(&self.0) {
+            Ok(v) => Response::with_body("application/json", v),
+            Err(e) => {
+                tracing::error!("cannot serialise a JSON response: {e}");
+                StatusCode::INTERNAL_SERVER_ERROR.into_response()
+            }
+        }
+    }
+}
+
+/// The producing end of a streaming body (single-threaded: it lives on the
+/// connection's loop). Dropping it ends the body.
+#[derive(Debug)]
+pub struct BodySender {
+    chan: Rc<RefCell<Chan>>,
+}
+
+/// The consuming end of a streaming body; the server holds it.
+#[derive(Debug)]
+pub struct BodyReceiver {
+    chan: Rc<RefCell<Chan>>,
+}
+
+#[derive(Debug)]
+struct Chan {
+    /// Chunks produced and not yet taken. INVARIANT: `len() <= capacity`.
+    queue: VecDeque<Bytes>,
+    capacity: usize,
+    /// The sender was dropped.
+    closed: bool,
+    /// The receiver was dropped (the client went away).
+    gone: bool,
+    /// Who waits for room (the sender) or for data (the receiver).
+    sender: Option<Waker>,
+    receiver: Option<Waker>,
+}
+
+fn body_channel(capacity: usize) -> (BodySender, BodyReceiver) {
+    let chan = Rc::new(RefCell::new(Chan {
+        queue: VecDeque::with_capacity(capacity.max(1)),
+        capacity: capacity.max(1),
+        closed: false,
+        gone: false,
+        sender: None,
+        receiver: None,
+    }));
+    (BodySender { chan: chan.clone() }, BodyReceiver { chan })
+}
+
+/// The client is gone: the streamed chunk could not be delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientGone;
+
+impl BodySender {
+    /// Queues a chunk, waiting while the queue is full. Empty chunks are skipped.
+    pub async fn send(&self, chunk: impl Into<Bytes>) -> Result<(), ClientGone> {
+        let chunk = chunk.into();
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let mut chunk = Some(chunk);
+        poll_fn(|cx| {
+            let mut c = self.chan.borrow_mut();
+            if c.gone {
+                return Poll::Ready(Err(ClientGone));
+            }
+            if c.queue.len() >= c.capacity {
+                c.sender = Some(cx.waker().clone());
+                return Poll::Pending;
+            }
+            c.queue.extend(chunk.take());
+            if let Some(w) = c.receiver.take() {
+                w.wake();
+            }
+            Poll::Ready(Ok(()))
+        })
+        .await
+    }
+}
+
+impl Drop for BodySender {
+    fn drop(&mut self) {
+        let mut c = self.chan.borrow_mut();
+        c.closed = true;
+        if let Some(w) = c.receiver.take() {
+            w.wake();
+        }
+    }
+}
+
+impl BodyReceiver {
+    /// The next chunk, or `None` when the sender is done.
+    pub async fn next(&mut self) -> Option<Bytes> {
+        poll_fn(|cx| {
+            let mut c = self.chan.borrow_mut();
+            if let Some(b) = c.queue.pop_front() {
+                if let Some(w) = c.sender.take() {
+                    w.wake();
+                }
+                return Poll::Ready(Some(b));
+            }
+            if c.closed {
+                return Poll::Ready(None);
+            }
+            c.receiver = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    }
+}
+
+impl Drop for BodyReceiver {
+    fn drop(&mut self) {
+        let mut c = self.chan.borrow_mut();
+        c.gone = true;
+        if let Some(w) = c.sender.take() {
+            w.wake();
+        }
+    }
+}

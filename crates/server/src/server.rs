@@ -1,0 +1,341 @@
+//! The `Server` builder, the running server, connection limits and graceful shutdown.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::future::poll_fn;
+use std::io::{self, Write};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
+
+use gyre_rt::net::{Acceptor, TcpStream};
+use gyre_rt::{Handle, Label};
+use http::Method;
+use slab::Slab;
+
+use crate::handler::Handler;
+use crate::metrics::{Metrics, Reason};
+use crate::router::Router;
+use crate::Config;
+
+/// A route's handler with its label for the stall watchdog.
+pub(crate) struct Route {
+    pub(crate) handler: Box<dyn Handler>,
+    /// `METHOD /pattern`, interned once.
+    pub(crate) label: Label,
+    /// The pattern, leaked once per route so requests can borrow it freely.
+    pub(crate) pattern: &'static str,
+}
+
+/// Builds a server: routes, state and settings.
+pub struct Server {
+    router: Router<Route>,
+    config: Config,
+    state: Option<Arc<dyn Any + Send + Sync>>,
+    /// Filled at start, for routes that report on the server itself (`/metrics`).
+    this: Arc<OnceLock<Weak<ServerShared>>>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Server {
+    /// A server with no routes and the default settings.
+    pub fn new() -> Self {
+        Server {
+            router: Router::new(),
+            config: Config::default(),
+            state: None,
+            this: Arc::default(),
+        }
+    }
+
+    /// Serves the metrics in the Prometheus text format at `path` (usually `/metrics`).
+    pub fn metrics_route(self, path: &str) -> Self {
+        let this = self.this.clone();
+        self.get(path, move |_req: crate::Request| {
+            let text = this
+                .get()
+                .and_then(Weak::upgrade)
+                .map(|s| s.metrics.render(&s.rt))
+                .unwrap_or_default();
+            async move { crate::Response::with_body("text/plain; version=0.0.4", text) }
+        })
+    }
+
+    /// Replaces the settings.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Registers application state; handlers get it with `req.state::<T>()`.
+    pub fn state<T: Send + Sync + 'static>(mut self, state: T) -> Self {
+        self.state = Some(Arc::new(state));
+        self
+    }
+
+    /// Adds a route (see [`Router::route`] for the pattern syntax).
+    pub fn route(mut self, method: Method, pattern: &str, handler: impl Handler) -> Self {
+        let label = Label::new(&format!("{method} {pattern}"));
+        let pattern: &'static str = Box::leak(pattern.to_owned().into_boxed_str());
+        self.router.route(
+            method,
+            pattern,
+            Route {
+                handler: Box::new(handler),
+                label,
+                pattern,
+            },
+        );
+        self
+    }
+
+    /// Adds a GET route (HEAD is answered by it too).
+    pub fn get(self, pattern: &str, handler: impl Handler) -> Self {
+        self.route(Method::GET, pattern, handler)
+    }
+
+    /// Adds a POST route.
+    pub fn post(self, pattern: &str, handler: impl Handler) -> Self {
+        self.route(Method::POST, pattern, handler)
+    }
+
+    /// Adds a PUT route.
+    pub fn put(self, pattern: &str, handler: impl Handler) -> Self {
+        self.route(Method::PUT, pattern, handler)
+    }
+
+    /// Adds a DELETE route.
+    pub fn delete(self, pattern: &str, handler: impl Handler) -> Self {
+        self.route(Method::DELETE, pattern, handler)
+    }
+
+    /// Starts serving `listener` on every loop of `rt`.
+    pub fn start(self, rt: &Handle, listener: std::net::TcpListener) -> io::Result<Running> {
+        static IDS: AtomicU64 = AtomicU64::new(1);
+        let shared = Arc::new(ServerShared {
+            id: IDS.fetch_add(1, Ordering::Relaxed),
+            metrics: Metrics::new(rt.loops()),
+            router: self.router,
+            config: self.config,
+            state: self.state,
+            open: AtomicUsize::new(0),
+            refused_since_log: AtomicU64::new(0),
+            last_limit_log: std::sync::Mutex::new(None),
+            rt: rt.clone(),
+        });
+        let _ = self.this.set(Arc::downgrade(&shared));
+        let s = shared.clone();
+        let acceptor = rt.serve(listener, move |stream, peer| {
+            let shared = s.clone();
+            async move {
+                if !shared.admit(&stream) {
+                    return;
+                }
+                let local = LocalServer::for_server(shared.id);
+                crate::conn::serve(stream, peer, shared, local).await;
+            }
+        })?;
+        tracing::info!(target: "gyre::server", "listening on http://{}", acceptor.local_addr());
+        Ok(Running {
+            acceptor: Some(acceptor),
+            shared,
+        })
+    }
+}
+
+/// What every connection of a server shares.
+pub(crate) struct ServerShared {
+    /// Tells this server's per-loop state apart from other servers' on the same loop.
+    id: u64,
+    pub(crate) router: Router<Route>,
+    pub(crate) config: Config,
+    pub(crate) state: Option<Arc<dyn Any + Send + Sync>>,
+    pub(crate) metrics: Metrics,
+    /// Open connections in the whole server (for the limit).
+    pub(crate) open: AtomicUsize,
+    /// Connections refused since the last log line about it.
+    refused_since_log: AtomicU64,
+    /// When the last "connection limit" line was logged.
+    last_limit_log: std::sync::Mutex<Option<Instant>>,
+    /// The runtime serving this server.
+    rt: Handle,
+}
+
+impl ServerShared {
+    /// Counts a new connection, or refuses it with 503 when over the limit.
+    fn admit(&self, stream: &TcpStream) -> bool {
+        let open = self.open.fetch_add(1, Ordering::Relaxed);
+        if open < self.config.max_connections {
+            return true;
+        }
+        self.open.fetch_sub(1, Ordering::Relaxed);
+        let metrics = self.metrics.local();
+        metrics.refuse(Reason::ConnectionLimit);
+        metrics.response(503);
+        // One non-blocking write; a client that cannot take 120 bytes now gets a plain close.
+        let mut msg = Vec::with_capacity(160);
+        let _ = write!(
+            msg,
+            "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 20\r\nconnection: close\r\nretry-after: 1\r\n\r\nserver at capacity\r\n"
+        );
+        let _ = poll_fn(|cx| Poll::Ready(stream.poll_write_priv(cx, &msg)));
+        let refused = self.refused_since_log.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut last = self
+            .last_limit_log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+            *last = Some(Instant::now());
+            self.refused_since_log.fetch_sub(refused, Ordering::Relaxed);
+            tracing::warn!(
+                target: "gyre::server",
+                "connection limit ({}) reached: refused {refused} connection(s) with 503",
+                self.config.max_connections
+            );
+        }
+        false
+    }
+}
+
+/// This server's state on one loop: the shutdown flag and who to wake for it.
+#[derive(Debug, Default)]
+pub(crate) struct LocalServer {
+    shutdown: Cell<bool>,
+    /// Idle connections waiting for bytes, to be woken at shutdown.
+    idle: RefCell<Slab<Waker>>,
+}
+
+thread_local! {
+    static LOCAL_SERVERS: RefCell<HashMap<u64, Rc<LocalServer>>> = RefCell::new(HashMap::new());
+}
+
+impl LocalServer {
+    fn for_server(id: u64) -> Rc<LocalServer> {
+        LOCAL_SERVERS.with(|m| m.borrow_mut().entry(id).or_default().clone())
+    }
+
+    pub(crate) fn shutting_down(&self) -> bool {
+        self.shutdown.get()
+    }
+
+    /// Completes when graceful shutdown begins.
+    pub(crate) async fn shutdown_signal(&self) {
+        struct Registered<'a>(&'a LocalServer, Option<usize>);
+        impl Drop for Registered<'_> {
+            fn drop(&mut self) {
+                if let Some(k) = self.1 {
+                    self.0.idle.borrow_mut().try_remove(k);
+                }
+            }
+        }
+        let mut reg = Registered(self, None);
+        poll_fn(|cx| {
+            if self.shutdown.get() {
+                return Poll::Ready(());
+            }
+            let mut idle = self.idle.borrow_mut();
+            match reg.1 {
+                Some(k) if idle.contains(k) => idle[k] = cx.waker().clone(),
+                _ => reg.1 = Some(idle.insert(cx.waker().clone())),
+            }
+            Poll::Pending
+        })
+        .await;
+    }
+
+    fn begin_shutdown(&self) {
+        self.shutdown.set(true);
+        let wakers: Vec<Waker> = self.idle.borrow_mut().drain().collect();
+        for w in wakers {
+            w.wake();
+        }
+    }
+}
+
+/// A running server. Dropping it stops accepting (without waiting).
+pub struct Running {
+    acceptor: Option<Acceptor>,
+    shared: Arc<ServerShared>,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running")
+            .field("addr", &self.local_addr())
+            .finish()
+    }
+}
+
+impl Running {
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        self.acceptor.as_ref().map(Acceptor::local_addr)
+    }
+
+    /// The server's counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
+    }
+
+    /// The metrics in the Prometheus text format.
+    pub fn render_metrics(&self) -> String {
+        self.shared.metrics.render(&self.shared.rt)
+    }
+
+    /// Graceful shutdown: stop accepting, close idle connections, let
+    /// in-flight requests finish (their connections close after the
+    /// response), and wait until all are closed or the deadline passes.
+    /// Returns whether every connection closed in time. Logs each step.
+    pub fn shutdown(mut self) -> bool {
+        let deadline = Instant::now() + self.shared.config.shutdown_timeout;
+        if let Some(a) = self.acceptor.take() {
+            a.stop();
+        }
+        tracing::info!(target: "gyre::server", "shutdown: stopped accepting new connections");
+        let id = self.shared.id;
+        for i in 0..self.shared.rt.loops() {
+            self.shared
+                .rt
+                .spawn_on(
+                    i,
+                    async move { LocalServer::for_server(id).begin_shutdown() },
+                )
+                .detach();
+        }
+        let open = self.shared.open.load(Ordering::Relaxed);
+        tracing::info!(
+            target: "gyre::server",
+            "shutdown: closing idle connections, {open} connection(s) open"
+        );
+        while self.shared.open.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let left = self.shared.open.load(Ordering::Relaxed);
+        if left == 0 {
+            tracing::info!(target: "gyre::server", "shutdown: all connections closed");
+            true
+        } else {
+            tracing::warn!(
+                target: "gyre::server",
+                "shutdown: deadline passed with {left} connection(s) still open"
+            );
+            false
+        }
+    }
+}
