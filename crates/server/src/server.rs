@@ -194,7 +194,7 @@ impl ServerShared {
             msg,
             "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 20\r\nconnection: close\r\nretry-after: 1\r\n\r\nserver at capacity\r\n"
         );
-        let _ = poll_fn(|cx| Poll::Ready(stream.poll_write_priv(cx, &msg)));
+        let _ = stream.try_write(&msg);
         let refused = self.refused_since_log.fetch_add(1, Ordering::Relaxed) + 1;
         let mut last = self
             .last_limit_log

@@ -87,6 +87,17 @@ impl TcpStream {
         result
     }
 
+    /// Writes what fits now, without waiting: `WouldBlock` if nothing does.
+    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        let result = (&self.io).write(buf);
+        match &result {
+            Ok(n) if *n < buf.len() => self.reg.clear(Direction::Write),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.reg.clear(Direction::Write),
+            _ => {}
+        }
+        result
+    }
+
     /// Polls a read (the primitive under [`read`](Self::read) and `AsyncRead`).
     pub fn poll_read_priv(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         let len = buf.len();
