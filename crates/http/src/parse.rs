@@ -74,6 +74,9 @@ struct Span {
 }
 
 impl Span {
+    /// The empty span at offset 0.
+    const ZERO: Span = Span { start: 0, end: 0 };
+
     /// The span of `part`, a subslice of `buf`.
     fn of(buf: &[u8], part: &[u8]) -> Span {
         let start = part.as_ptr() as usize - buf.as_ptr() as usize;
@@ -117,13 +120,29 @@ type FieldSpans = [(Span, Span); MAX_HEADERS];
 /// copied once into a shared buffer that the URI and header values slice;
 /// [`parse_request_split`] avoids even that copy.
 pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Status<RequestHead>, ParseError> {
-    let mut fields = [(Span::default(), Span::default()); MAX_HEADERS];
-    let raw = match scan(buf, limits, &mut fields)? {
-        Status::Complete(raw) => raw,
-        Status::Partial => return Ok(Status::Partial),
-    };
-    let head = Bytes::copy_from_slice(&buf[..raw.len]);
-    build(head, &raw, &fields[..raw.count]).map(Status::Complete)
+    with_fields(|fields| {
+        let raw = match scan(buf, limits, fields)? {
+            Status::Complete(raw) => raw,
+            Status::Partial => return Ok(Status::Partial),
+        };
+        let head = Bytes::copy_from_slice(&buf[..raw.len]);
+        build(head, &raw, &fields[..raw.count]).map(Status::Complete)
+    })
+}
+
+thread_local! {
+    /// Field spans of this thread's parses: reused, so that a parse does not
+    /// zero 3 KiB of stack (measured 2.5% of a pipelined benchmark).
+    static FIELDS: std::cell::RefCell<FieldSpans> =
+        const { std::cell::RefCell::new([(Span::ZERO, Span::ZERO); MAX_HEADERS]) };
+}
+
+/// Runs `f` with this thread's field-span scratch (a fresh array if it is in use).
+fn with_fields<R>(f: impl FnOnce(&mut FieldSpans) -> R) -> R {
+    FIELDS.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut fields) => f(&mut fields),
+        Err(_) => f(&mut [(Span::ZERO, Span::ZERO); MAX_HEADERS]),
+    })
 }
 
 /// Like [`parse_request`], but on success splits the head off the front of
@@ -136,13 +155,14 @@ pub fn parse_request_split(
     buf: &mut BytesMut,
     limits: &Limits,
 ) -> Result<Status<RequestHead>, ParseError> {
-    let mut fields = [(Span::default(), Span::default()); MAX_HEADERS];
-    let raw = match scan(buf, limits, &mut fields)? {
-        Status::Complete(raw) => raw,
-        Status::Partial => return Ok(Status::Partial),
-    };
-    let head = buf.split_to(raw.len).freeze();
-    build(head, &raw, &fields[..raw.count]).map(Status::Complete)
+    with_fields(|fields| {
+        let raw = match scan(buf, limits, fields)? {
+            Status::Complete(raw) => raw,
+            Status::Partial => return Ok(Status::Partial),
+        };
+        let head = buf.split_to(raw.len).freeze();
+        build(head, &raw, &fields[..raw.count]).map(Status::Complete)
+    })
 }
 
 /// Runs httparse over `buf`, applies the byte-level checks, and records

@@ -10,7 +10,9 @@ fn gyre_rt() -> gyre_rt::Runtime {
 }
 
 fn tokio_rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
 }
 
 /// Runs `body(iters)` on gyre's loop 0 and returns the time it measured there.

@@ -7,13 +7,14 @@ use crate::request::Request;
 use crate::response::{IntoResponse, Response};
 
 /// A handler's future, boxed so that routes of different types share a table.
-pub type BoxFuture = Pin<Box<dyn Future<Output = Response>>>;
+/// It may borrow the handler, which outlives every request.
+pub type BoxFuture<'a> = Pin<Box<dyn Future<Output = Response> + 'a>>;
 
 /// Something that answers requests. Implemented for every
 /// `Fn(Request) -> impl Future<Output = impl IntoResponse>`.
 pub trait Handler: Send + Sync + 'static {
     /// Starts answering `req`.
-    fn call(&self, req: Request) -> BoxFuture;
+    fn call(&self, req: Request) -> BoxFuture<'_>;
 }
 
 impl<F, Fut, R> Handler for F
@@ -22,8 +23,10 @@ where
     Fut: Future<Output = R> + 'static,
     R: IntoResponse,
 {
-    fn call(&self, req: Request) -> BoxFuture {
-        let fut = self(req);
-        Box::pin(async move { fut.await.into_response() })
+    fn call(&self, req: Request) -> BoxFuture<'_> {
+        // The request moves once, into the box; the handler's own future is
+        // then built in place there (building it first and boxing it after
+        // measured as extra copies of the ~300-byte request).
+        Box::pin(async move { self(req).await.into_response() })
     }
 }

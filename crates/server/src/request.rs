@@ -149,7 +149,8 @@ impl IntoResponse for BodyError {
 /// A request body, read as it arrives.
 #[derive(Debug)]
 pub struct Body {
-    inner: Option<BodyState>,
+    /// Boxed: most requests have no body, and a small `Request` is cheaper to move.
+    inner: Option<Box<BodyState>>,
 }
 
 #[derive(Debug)]
@@ -190,7 +191,7 @@ impl Body {
         }
         io.body_end.set(crate::io::BodyEnd::Unread);
         Body {
-            inner: Some(BodyState {
+            inner: Some(Box::new(BodyState {
                 io,
                 decoder: BodyDecoder::new(kind),
                 read: 0,
@@ -201,7 +202,7 @@ impl Body {
                 min_rate: config.min_body_rate,
                 grace: config.min_rate_grace,
                 started: None,
-            }),
+            })),
         }
     }
 
