@@ -6,8 +6,7 @@
 //! future is polled inline on the connection task; nothing is spawned per
 //! request.
 
-use std::future::{poll_fn, Future};
-use std::pin::pin;
+use std::future::Future;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::task::Poll;
@@ -61,6 +60,16 @@ pub(crate) async fn serve(
     shared.open.fetch_sub(1, Ordering::Relaxed);
 }
 
+/// What the connection does after looking at its read buffer.
+enum Next {
+    /// A request is ready to answer.
+    Answer,
+    /// More bytes are needed.
+    Read,
+    /// The bytes are not a valid request: answer with an error and close.
+    Refuse(ParseError),
+}
+
 struct Conn<'a> {
     io: Rc<ConnIo>,
     shared: &'a ServerShared,
@@ -78,19 +87,41 @@ impl Conn<'_> {
         let limits = self.shared.config.limits();
         let mut in_a_row = 0;
         loop {
-            let parsed = {
-                let rbuf = self.io.rbuf.borrow();
-                if rbuf.is_empty() {
-                    Ok(Status::Partial)
-                } else {
-                    gyre_http::parse_request(rbuf.bytes(), &limits)
+            // Parsed in a block of its own so that the parse result (a large
+            // value) is not kept in this future's state across the awaits
+            // below: an idle connection's future stays small.
+            let mut answer = None;
+            let next = {
+                let parsed = {
+                    let rbuf = self.io.rbuf.borrow();
+                    if rbuf.is_empty() {
+                        Ok(Status::Partial)
+                    } else {
+                        gyre_http::parse_request(rbuf.bytes(), &limits)
+                    }
+                };
+                match parsed {
+                    Ok(Status::Complete(head)) => {
+                        self.io.rbuf.borrow_mut().consume(head.head_len);
+                        self.head_started = None;
+                        // Boxed: the request's state is large (see above).
+                        answer = Some(Box::pin(answer_request(
+                            self.io.clone(),
+                            self.shared,
+                            self.local,
+                            self.metrics,
+                            self.peer,
+                            head,
+                        )));
+                        Next::Answer
+                    }
+                    Ok(Status::Partial) => Next::Read,
+                    Err(e) => Next::Refuse(e),
                 }
             };
-            match parsed {
-                Ok(Status::Complete(head)) => {
-                    self.io.rbuf.borrow_mut().consume(head.head_len);
-                    self.head_started = None;
-                    if !self.answer(head).await {
+            match (next, answer) {
+                (Next::Answer, Some(answer)) => {
+                    if !answer.await {
                         return;
                     }
                     self.served += 1;
@@ -103,15 +134,15 @@ impl Conn<'_> {
                         yield_now().await;
                     }
                 }
-                Ok(Status::Partial) => {
+                (Next::Refuse(e), _) => {
+                    self.refuse(e);
+                    return;
+                }
+                _ => {
                     in_a_row = 0;
                     if self.flush().await.is_err() || !self.read_more().await {
                         return;
                     }
-                }
-                Err(e) => {
-                    self.refuse(e);
-                    return;
                 }
             }
         }
@@ -220,9 +251,50 @@ impl Conn<'_> {
         });
         w.extend_from_slice(body.as_bytes());
     }
+}
+
+/// Routes and answers one request. Returns whether to keep the connection.
+async fn answer_request(
+    io: Rc<ConnIo>,
+    shared: &ServerShared,
+    local: &LocalServer,
+    metrics: &LoopMetrics,
+    peer: std::net::SocketAddr,
+    head: RequestHead,
+) -> bool {
+    let exchange = Exchange {
+        io,
+        shared,
+        local,
+        metrics,
+        peer,
+    };
+    exchange.answer(head).await
+}
+
+/// One request's view of its connection.
+struct Exchange<'a> {
+    io: Rc<ConnIo>,
+    shared: &'a ServerShared,
+    local: &'a LocalServer,
+    metrics: &'a LoopMetrics,
+    peer: std::net::SocketAddr,
+}
+
+impl Exchange<'_> {
+    /// Writes what is buffered; counts a write timeout.
+    async fn flush(&self) -> std::io::Result<()> {
+        let r = self.io.flush().await;
+        if let Err(e) = &r {
+            if e.kind() == std::io::ErrorKind::TimedOut {
+                self.metrics.refuse(Reason::WriteTimeout);
+            }
+        }
+        r
+    }
 
     /// Routes and answers one request. Returns whether to keep the connection.
-    async fn answer(&mut self, head: RequestHead) -> bool {
+    async fn answer(&self, head: RequestHead) -> bool {
         let config = &self.shared.config;
         let method = head.method.clone();
         let version = head.version;
@@ -352,18 +424,54 @@ impl Conn<'_> {
     }
 }
 
-/// Polls two futures; returns the first's output, or `None` if the second finished first.
-async fn race<A: Future, B: Future>(a: A, b: B) -> Option<A::Output> {
-    let mut a = pin!(a);
-    let mut b = pin!(b);
-    poll_fn(|cx| {
-        if let Poll::Ready(v) = a.as_mut().poll(cx) {
+pin_project_lite::pin_project! {
+    /// Polls two futures; yields the first's output, or `None` if the second
+    /// finished first. A struct rather than an `async fn`, which would hold
+    /// both futures twice (as arguments and pinned locals).
+    struct Race<A, B> {
+        #[pin]
+        a: A,
+        #[pin]
+        b: B,
+    }
+}
+
+impl<A: Future, B: Future> Future for Race<A, B> {
+    type Output = Option<A::Output>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(v) = this.a.poll(cx) {
             return Poll::Ready(Some(v));
         }
-        if b.as_mut().poll(cx).is_ready() {
+        if this.b.poll(cx).is_ready() {
             return Poll::Ready(None);
         }
         Poll::Pending
-    })
-    .await
+    }
+}
+
+fn race<A: Future, B: Future>(a: A, b: B) -> Race<A, B> {
+    Race { a, b }
+}
+
+#[cfg(test)]
+mod tests {
+    /// An idle connection costs its task's future: keep it small (it was
+    /// 1960 bytes before the request path was boxed and `race` flattened).
+    #[test]
+    fn connection_future_stays_small() {
+        let rt = gyre_rt::Builder::new().workers(1).build().unwrap();
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let _c = std::net::TcpStream::connect(addr).unwrap();
+        let (s, peer) = l.accept().unwrap();
+        let n = rt.block_on_local(move || async move {
+            let stream = gyre_rt::net::TcpStream::from_std(s).unwrap();
+            let shared = std::sync::Arc::new(crate::server::ServerShared::for_test());
+            let fut = super::serve(stream, peer, shared, std::rc::Rc::default());
+            std::mem::size_of_val(&fut)
+        });
+        assert!(n <= 640, "connection future grew to {n} bytes");
+    }
 }

@@ -187,15 +187,43 @@ impl ConnIo {
     }
 
     /// Writes all buffered output, bounded by the write timeout and the
-    /// minimum write rate; then returns idle buffers to the pool.
+    /// minimum write rate. Usually the socket takes it all at once; only
+    /// then-unwritten output needs a (boxed, so that idle connections stay
+    /// small) waiting future.
     pub(crate) async fn flush(&self) -> io::Result<()> {
+        if self.try_flush()? {
+            return Ok(());
+        }
+        Box::pin(self.flush_slow()).await
+    }
+
+    /// Writes what the socket takes now; true when nothing is left.
+    fn try_flush(&self) -> io::Result<bool> {
+        let mut w = self.wbuf.borrow_mut();
+        while !w.is_empty() {
+            match self.stream.try_write(&w) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.written.set(self.written.get() + n as u64);
+                    bytes::Buf::advance(&mut *w, n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        w.clear();
+        Ok(true)
+    }
+
+    async fn flush_slow(&self) -> io::Result<()> {
         let mut out = std::mem::take(&mut *self.wbuf.borrow_mut());
         if !out.is_empty() {
             let result = self.write_bounded(&out).await;
             out.clear();
             result?;
         }
-        // Keep the (now empty) buffer for the next response unless idle.
+        // Keep the (now empty) buffer for the next response.
         *self.wbuf.borrow_mut() = out;
         Ok(())
     }

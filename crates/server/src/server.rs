@@ -178,6 +178,22 @@ pub(crate) struct ServerShared {
 }
 
 impl ServerShared {
+    #[cfg(test)]
+    pub(crate) fn for_test() -> Self {
+        let rt = gyre_rt::Builder::new().workers(1).build().unwrap();
+        ServerShared {
+            id: 0,
+            router: Router::new(),
+            config: Config::default(),
+            state: None,
+            metrics: Metrics::new(1),
+            open: AtomicUsize::new(0),
+            refused_since_log: AtomicU64::new(0),
+            last_limit_log: std::sync::Mutex::new(None),
+            rt: rt.handle().clone(),
+        }
+    }
+
     /// Counts a new connection, or refuses it with 503 when over the limit.
     fn admit(&self, stream: &TcpStream) -> bool {
         let open = self.open.fetch_add(1, Ordering::Relaxed);
