@@ -371,6 +371,7 @@ impl Exchange<'_> {
             ResponseBody::Empty => BodyLength::Known(0),
             ResponseBody::Full(b) => BodyLength::Known(b.len() as u64),
             ResponseBody::Stream(_) => BodyLength::Chunked,
+            ResponseBody::Upgrade(_) => BodyLength::None,
         };
         let encoded = gyre_http::with_date(|date| {
             encode_head(
@@ -417,6 +418,15 @@ impl Exchange<'_> {
                 if self.io.body_end.get() != BodyEnd::Finished {
                     return false;
                 }
+            }
+            ResponseBody::Upgrade(on_upgrade)
+                if response.status == http::StatusCode::SWITCHING_PROTOCOLS =>
+            {
+                if self.flush().await.is_err() {
+                    return false;
+                }
+                (on_upgrade.0)(crate::Upgraded::new(self.io.clone())).await;
+                return false;
             }
             _ => {}
         }

@@ -41,10 +41,12 @@ mod request;
 mod response;
 pub mod router;
 mod server;
+mod upgrade;
 
 pub use config::Config;
 pub use handler::{BoxFuture, Handler};
 pub use metrics::{Metrics, Reason};
 pub use request::{Body, BodyError, Request};
-pub use response::{BodySender, ClientGone, IntoResponse, Json, Response, ResponseBody};
+pub use response::{BodySender, ClientGone, IntoResponse, Json, OnUpgrade, Response, ResponseBody};
 pub use server::{Running, Server};
+pub use upgrade::Upgraded;

@@ -2,7 +2,8 @@
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
@@ -33,6 +34,20 @@ pub enum ResponseBody {
     /// A body produced while it is sent, with chunked transfer-coding. The
     /// producer waits while the client reads slowly (backpressure).
     Stream(BodyReceiver),
+    /// No body: after this (101) response the connection is handed to the
+    /// function, which speaks the new protocol on it.
+    Upgrade(OnUpgrade),
+}
+
+/// What runs on a connection after a `101 Switching Protocols` response.
+pub struct OnUpgrade(
+    pub(crate) Box<dyn FnOnce(crate::Upgraded) -> Pin<Box<dyn Future<Output = ()>>>>,
+);
+
+impl std::fmt::Debug for OnUpgrade {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnUpgrade")
+    }
 }
 
 impl Response {
@@ -63,6 +78,20 @@ impl Response {
             .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
         r.body = ResponseBody::Stream(rx);
         (r, tx)
+    }
+
+    /// A `101 Switching Protocols` response to `protocol` (the `Upgrade`
+    /// field); once it is written, `on_upgrade` gets the connection.
+    pub fn upgrade<F, Fut>(protocol: &str, on_upgrade: F) -> Self
+    where
+        F: FnOnce(crate::Upgraded) -> Fut + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        let mut r = Response::new(StatusCode::SWITCHING_PROTOCOLS)
+            .header(http::header::CONNECTION, "upgrade")
+            .header(http::header::UPGRADE, protocol);
+        r.body = ResponseBody::Upgrade(OnUpgrade(Box::new(move |u| Box::pin(on_upgrade(u)))));
+        r
     }
 
     /// Sets the status.
