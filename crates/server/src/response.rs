@@ -39,10 +39,11 @@ pub enum ResponseBody {
     Upgrade(OnUpgrade),
 }
 
+/// The protocol function of an upgrade, boxed.
+type UpgradeFn = Box<dyn FnOnce(crate::Upgraded) -> Pin<Box<dyn Future<Output = ()>>>>;
+
 /// What runs on a connection after a `101 Switching Protocols` response.
-pub struct OnUpgrade(
-    pub(crate) Box<dyn FnOnce(crate::Upgraded) -> Pin<Box<dyn Future<Output = ()>>>>,
-);
+pub struct OnUpgrade(pub(crate) UpgradeFn);
 
 impl std::fmt::Debug for OnUpgrade {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
