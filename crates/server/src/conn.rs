@@ -43,7 +43,9 @@ pub(crate) async fn serve(
     local: Rc<LocalServer>,
 ) {
     let metrics = shared.metrics.local();
-    metrics.open.fetch_add(1, Ordering::Relaxed);
+    // Counted out on drop, so that a panicking handler (which ends this task
+    // without returning) does not leak the connection's slot.
+    let _open = OpenGuard::new(&shared, metrics);
     let io = Rc::new(ConnIo::new(stream, &shared.config));
     let mut conn = Conn {
         io,
@@ -55,9 +57,51 @@ pub(crate) async fn serve(
         head_started: None,
     };
     conn.run().await;
-    let _ = conn.io.flush().await;
-    metrics.open.fetch_sub(1, Ordering::Relaxed);
-    shared.open.fetch_sub(1, Ordering::Relaxed);
+    if conn.io.flush().await.is_ok() {
+        Box::pin(linger(&conn.io)).await;
+    }
+}
+
+/// Counts a connection as open for as long as it lives.
+struct OpenGuard<'a> {
+    shared: &'a ServerShared,
+    metrics: &'a LoopMetrics,
+}
+
+impl<'a> OpenGuard<'a> {
+    fn new(shared: &'a ServerShared, metrics: &'a LoopMetrics) -> Self {
+        metrics.open.fetch_add(1, Ordering::Relaxed);
+        OpenGuard { shared, metrics }
+    }
+}
+
+impl Drop for OpenGuard<'_> {
+    fn drop(&mut self) {
+        self.metrics.open.fetch_sub(1, Ordering::Relaxed);
+        self.shared.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Longest a closing connection keeps reading what the client still sends.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Lingering close (RFC 9112 §9.6, nginx's `lingering_close`): closing a
+/// socket with unread bytes makes the kernel send a reset, which can destroy
+/// the end of the response still in flight. So half-close, then read and
+/// discard until the client closes too, for at most [`LINGER`].
+async fn linger(io: &ConnIo) {
+    if io.stream.shutdown(std::net::Shutdown::Write).is_err() {
+        return;
+    }
+    let deadline = Instant::now() + LINGER;
+    loop {
+        io.rbuf.borrow_mut().discard();
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || io.read_more(left).await.is_err() {
+            break;
+        }
+    }
+    io.release_buffers();
 }
 
 /// What the connection does after looking at its read buffer.
@@ -293,6 +337,17 @@ impl Exchange<'_> {
         r
     }
 
+    /// Writes a large body directly; counts a write timeout.
+    async fn write_counted(&self, data: &[u8]) -> std::io::Result<()> {
+        let r = self.io.write_bounded(data).await;
+        if let Err(e) = &r {
+            if e.kind() == std::io::ErrorKind::TimedOut {
+                self.metrics.refuse(Reason::WriteTimeout);
+            }
+        }
+        r
+    }
+
     /// Routes and answers one request. Returns whether to keep the connection.
     async fn answer(&self, head: RequestHead) -> bool {
         let config = &self.shared.config;
@@ -373,6 +428,13 @@ impl Exchange<'_> {
             ResponseBody::Stream(_) => BodyLength::Chunked,
             ResponseBody::Upgrade(_) => BodyLength::None,
         };
+        if matches!(response.body, ResponseBody::Stream(_)) && self.io.continue_owed.get() {
+            // The body may still be read while this response streams (an
+            // echo), and the client waits for its `100 Continue`: it must
+            // come before the final head (RFC 9110 §15.2).
+            self.io.continue_owed.set(false);
+            gyre_http::encode_continue(&mut self.io.wbuf());
+        }
         let encoded = gyre_http::with_date(|date| {
             encode_head(
                 &mut self.io.wbuf(),
@@ -389,9 +451,7 @@ impl Exchange<'_> {
             ResponseBody::Full(bytes) if writes_body => {
                 if bytes.len() <= COPY_BODY_MAX {
                     self.io.wbuf().extend_from_slice(&bytes);
-                } else if self.flush().await.is_err()
-                    || self.io.write_bounded(&bytes).await.is_err()
-                {
+                } else if self.flush().await.is_err() || self.write_counted(&bytes).await.is_err() {
                     return false;
                 }
             }

@@ -58,9 +58,16 @@ impl ReadBuf {
         self.end - self.start
     }
 
-    /// Free space at the end, after moving unread bytes to the front if needed.
-    /// Empty when the buffer is full of unread bytes.
-    fn spare(&mut self) -> &mut [u8] {
+    /// Drops every unread byte.
+    pub(crate) fn discard(&mut self) {
+        self.start = 0;
+        self.end = 0;
+    }
+
+    /// Free space at the end, after moving unread bytes to the front, or
+    /// growing up to `max` bytes, if needed. Empty when the buffer holds
+    /// `max` unread bytes.
+    fn spare(&mut self, max: usize) -> &mut [u8] {
         if self.data.is_empty() {
             self.data = READ_POOL
                 .with(|p| p.borrow_mut().pop())
@@ -71,19 +78,27 @@ impl ReadBuf {
             self.end -= self.start;
             self.start = 0;
         }
+        if self.end == self.data.len() && self.data.len() < max {
+            // A head larger than the pooled size, allowed by the settings.
+            let grown = (self.data.len() * 2).min(max);
+            self.data.resize(grown, 0);
+        }
         &mut self.data[self.end..]
     }
 
-    /// Returns the memory to the loop's pool if nothing is unread.
+    /// Returns the memory to the loop's pool if nothing is unread (a grown
+    /// buffer is freed instead).
     fn release(&mut self) {
         if self.is_empty() && !self.data.is_empty() {
             let data = std::mem::take(&mut self.data);
-            READ_POOL.with(|p| {
-                let mut p = p.borrow_mut();
-                if p.len() < POOL_MAX {
-                    p.push(data);
-                }
-            });
+            if data.len() == READ_BUF {
+                READ_POOL.with(|p| {
+                    let mut p = p.borrow_mut();
+                    if p.len() < POOL_MAX {
+                        p.push(data);
+                    }
+                });
+            }
         }
     }
 }
@@ -128,6 +143,10 @@ pub(crate) struct ConnIo {
     pub(crate) written: Cell<u64>,
     /// How the current request's body ended.
     pub(crate) body_end: Cell<BodyEnd>,
+    /// The client asked for `100 Continue` and has not had it yet.
+    pub(crate) continue_owed: Cell<bool>,
+    /// Largest the read buffer may grow to (the head limit, at least `READ_BUF`).
+    max_read_buf: usize,
 }
 
 impl ConnIo {
@@ -141,6 +160,8 @@ impl ConnIo {
             min_rate_grace: config.min_rate_grace,
             written: Cell::new(0),
             body_end: Cell::new(BodyEnd::Finished),
+            continue_owed: Cell::new(false),
+            max_read_buf: config.max_head.max(READ_BUF),
         }
     }
 
@@ -151,7 +172,7 @@ impl ConnIo {
                 // Wait without a buffer, then borrow one only for the read.
                 self.stream.readable().await.map_err(|_| ReadError::Io)?;
                 let mut rbuf = self.rbuf.borrow_mut();
-                let spare = rbuf.spare();
+                let spare = rbuf.spare(self.max_read_buf);
                 if spare.is_empty() {
                     return Err(ReadError::Full);
                 }

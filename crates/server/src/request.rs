@@ -161,8 +161,6 @@ struct BodyState {
     read: u64,
     /// Most bytes of body data allowed.
     limit: u64,
-    /// `100 Continue` still owed before the first read.
-    expect_continue: bool,
     /// The first error, repeated to later reads.
     failed: Option<BodyError>,
     /// Deadline settings.
@@ -190,13 +188,13 @@ impl Body {
             return Body::empty();
         }
         io.body_end.set(crate::io::BodyEnd::Unread);
+        io.continue_owed.set(expect);
         Body {
             inner: Some(Box::new(BodyState {
                 io,
                 decoder: BodyDecoder::new(kind),
                 read: 0,
                 limit: config.max_body,
-                expect_continue: expect,
                 failed: None,
                 idle_timeout: config.body_timeout,
                 min_rate: config.min_body_rate,
@@ -266,8 +264,8 @@ impl BodyState {
         if self.decoder.is_finished() {
             return Ok(None);
         }
-        if self.expect_continue {
-            self.expect_continue = false;
+        if self.io.continue_owed.get() {
+            self.io.continue_owed.set(false);
             if let BodyDecoder::Length(l) = &self.decoder {
                 if l.remaining() > self.limit {
                     return Err(BodyError::TooLarge);
