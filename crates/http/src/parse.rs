@@ -42,10 +42,13 @@ pub struct RequestHead {
     pub uri: Uri,
     /// [`Version::HTTP_10`] or [`Version::HTTP_11`].
     pub version: Version,
-    /// The header fields in the order received, values with surrounding
-    /// whitespace removed. Framing fields are kept as received even when a
-    /// repeated Content-Length was collapsed into [`body`](Self::body).
-    pub headers: HeaderMap,
+    /// The head as received (request-line and fields). The typed header map
+    /// is built from it on first use (see [`headers`](Self::headers)).
+    pub raw: Bytes,
+    /// The header map, built lazily: a handler that reads no field (or only
+    /// [`header`](Self::header)) never pays for it. The fields were all
+    /// validated while parsing.
+    headers: std::cell::OnceCell<HeaderMap>,
     /// Bytes of input the head took, blank lines before the request-line
     /// and the final CRLF included. The body, or the next pipelined
     /// request, starts here.
@@ -61,6 +64,49 @@ pub struct RequestHead {
     /// The client asks to switch protocols: Connection lists `upgrade` and
     /// an Upgrade field is present, in HTTP/1.1 (RFC 9110 §7.8).
     pub upgrade: bool,
+}
+
+impl RequestHead {
+    /// The header fields in the order received, values with surrounding
+    /// whitespace removed. Framing fields are kept as received even when a
+    /// repeated Content-Length was collapsed into [`body`](Self::body).
+    pub fn headers(&self) -> &HeaderMap {
+        self.headers.get_or_init(|| header_map(&self.raw))
+    }
+
+    /// The value of the first field named `name` (ASCII case-insensitive),
+    /// found without building the header map.
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        if let Some(map) = self.headers.get() {
+            return map.get(name).map(HeaderValue::as_bytes);
+        }
+        let mut slots = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS];
+        let mut req = httparse::Request::new(&mut []);
+        req.parse_with_uninit_headers(&self.raw, &mut slots).ok()?;
+        req.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value)
+    }
+}
+
+/// Builds the typed map of a head that [`parse_request`] already validated.
+fn header_map(raw: &Bytes) -> HeaderMap {
+    let mut slots = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    if req.parse_with_uninit_headers(raw, &mut slots).is_err() {
+        return HeaderMap::new();
+    }
+    let mut map = HeaderMap::with_capacity(req.headers.len());
+    for h in req.headers.iter() {
+        let name = HeaderName::from_bytes(h.name.as_bytes());
+        let value = HeaderValue::from_maybe_shared(raw.slice_ref(h.value));
+        // Validated while parsing; a field that still does not convert is skipped.
+        if let (Ok(name), Ok(value)) = (name, value) {
+            map.append(name, value);
+        }
+    }
+    map
 }
 
 /// Byte offsets of a part of the head, so the head can be moved into a
@@ -223,28 +269,44 @@ fn build(head: Bytes, raw: &RawHead, fields: &[(Span, Span)]) -> Result<RequestH
     let method =
         Method::from_bytes(&head[raw.method.range()]).map_err(|_| ParseError::InvalidMethod)?;
     let uri = target::parse(&method, head.slice(raw.target.range()))?;
-    let mut headers = HeaderMap::with_capacity(raw.count);
     let mut facts = HeadFacts::default();
     for &(name, value) in fields {
-        let name = HeaderName::from_bytes(&head[name.range()])
-            .map_err(|_| ParseError::InvalidHeaderName)?;
-        let value = HeaderValue::from_maybe_shared(head.slice(value.range()))
-            .map_err(|_| ParseError::InvalidHeaderValue)?;
-        facts.observe(&name, value.as_bytes())?;
-        headers.append(name, value);
+        let name = &head[name.range()];
+        let value = &head[value.range()];
+        // The same checks the typed map makes, so that building it later
+        // cannot fail (httparse already holds names to tchar and values to
+        // field-vchar, SP and HTAB).
+        if !valid_name(name) {
+            return Err(ParseError::InvalidHeaderName);
+        }
+        if HeaderValue::from_bytes(value).is_err() {
+            return Err(ParseError::InvalidHeaderValue);
+        }
+        facts.observe(name, value)?;
     }
     let semantics = facts.finish(raw.version)?;
     Ok(RequestHead {
         method,
         uri,
         version: raw.version,
-        headers,
+        raw: head,
+        headers: std::cell::OnceCell::new(),
         head_len: raw.len,
         body: semantics.body,
         keep_alive: semantics.keep_alive,
         expect_continue: semantics.expect_continue,
         upgrade: semantics.upgrade,
     })
+}
+
+/// A field name `HeaderName` accepts: 1 to 64 KiB of tchar.
+fn valid_name(name: &[u8]) -> bool {
+    !name.is_empty() && name.len() < 1 << 16 && name.iter().all(|&b| is_tchar(b))
+}
+
+/// tchar (RFC 9110 §5.6.2).
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// True if a line of `head` ends in LF without CR.
@@ -325,7 +387,7 @@ mod tests {
             assert_eq!(head.uri.path(), "/index.html");
             assert_eq!(head.uri.query(), Some("q=1"));
             assert_eq!(head.version, Version::HTTP_11);
-            assert_eq!(head.headers[header::HOST], "example.com");
+            assert_eq!(head.headers()[header::HOST], "example.com");
             assert_eq!(head.head_len, 51);
             assert_eq!(head.body, BodyKind::Empty);
             assert!(head.keep_alive && !head.expect_continue && !head.upgrade);
@@ -345,7 +407,7 @@ mod tests {
         }
         parse_identical_content_lengths_collapse: b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 3, 003\r\n\r\n", |head| {
             assert_eq!(head.body, BodyKind::Length(3));
-            assert_eq!(head.headers.get_all(header::CONTENT_LENGTH).iter().count(), 2);
+            assert_eq!(head.headers().get_all(header::CONTENT_LENGTH).iter().count(), 2);
         }
         parse_http11_close: b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Keep-Alive, CLOSE\r\n\r\n", |head| {
             assert!(!head.keep_alive);
@@ -386,17 +448,17 @@ mod tests {
             assert_eq!(head.head_len, 29);
         }
         parse_value_whitespace_trimmed: b"GET / HTTP/1.1\r\nHost: a\r\nX-A: \t v a \t\r\nX-Empty:\r\n\r\n", |head| {
-            assert_eq!(head.headers["x-a"], "v a");
-            assert_eq!(head.headers["x-empty"], "");
+            assert_eq!(head.headers()["x-a"], "v a");
+            assert_eq!(head.headers()["x-empty"], "");
         }
         parse_obs_text_value: b"GET / HTTP/1.1\r\nHost: a\r\nX-Name: caf\xc3\xa9\r\n\r\n", |head| {
-            assert_eq!(head.headers["x-name"].as_bytes(), b"caf\xc3\xa9");
+            assert_eq!(head.headers()["x-name"].as_bytes(), b"caf\xc3\xa9");
         }
         parse_empty_host_allowed: b"GET / HTTP/1.1\r\nHost:\r\n\r\n", |head| {
-            assert_eq!(head.headers[header::HOST], "");
+            assert_eq!(head.headers()[header::HOST], "");
         }
         parse_ipv6_host: b"GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n", |head| {
-            assert_eq!(head.headers[header::HOST], "[::1]:8080");
+            assert_eq!(head.headers()[header::HOST], "[::1]:8080");
         }
     }
 
@@ -583,7 +645,7 @@ mod tests {
             buf.extend_from_slice(format!("X-{i}: v\r\n").as_bytes());
         }
         buf.extend_from_slice(b"\r\n");
-        assert_eq!(complete(&buf).headers.len(), MAX_HEADERS);
+        assert_eq!(complete(&buf).headers().len(), MAX_HEADERS);
         let mut over = buf[..buf.len() - 2].to_vec();
         over.extend_from_slice(b"X-Last: v\r\n\r\n");
         assert_eq!(parse(&over), Err(TooManyHeaders));

@@ -149,14 +149,14 @@ impl Conn<'_> {
                         self.io.rbuf.borrow_mut().consume(head.head_len);
                         self.head_started = None;
                         // Boxed: the request's state is large (see above).
-                        answer = Some(Box::pin(answer_request(
-                            self.io.clone(),
-                            self.shared,
-                            self.local,
-                            self.metrics,
-                            self.peer,
-                            head,
-                        )));
+                        let exchange = Exchange {
+                            io: self.io.clone(),
+                            shared: self.shared,
+                            local: self.local,
+                            metrics: self.metrics,
+                            peer: self.peer,
+                        };
+                        answer = Some(Box::pin(exchange.answer(Box::new(head))));
                         Next::Answer
                     }
                     Ok(Status::Partial) => Next::Read,
@@ -297,25 +297,6 @@ impl Conn<'_> {
     }
 }
 
-/// Routes and answers one request. Returns whether to keep the connection.
-async fn answer_request(
-    io: Rc<ConnIo>,
-    shared: &ServerShared,
-    local: &LocalServer,
-    metrics: &LoopMetrics,
-    peer: std::net::SocketAddr,
-    head: RequestHead,
-) -> bool {
-    let exchange = Exchange {
-        io,
-        shared,
-        local,
-        metrics,
-        peer,
-    };
-    exchange.answer(head).await
-}
-
 /// One request's view of its connection.
 struct Exchange<'a> {
     io: Rc<ConnIo>,
@@ -349,7 +330,7 @@ impl Exchange<'_> {
     }
 
     /// Routes and answers one request. Returns whether to keep the connection.
-    async fn answer(&self, head: RequestHead) -> bool {
+    async fn answer(self, head: Box<RequestHead>) -> bool {
         let config = &self.shared.config;
         let method = head.method.clone();
         let version = head.version;
@@ -406,21 +387,28 @@ impl Exchange<'_> {
             && (body_end == BodyEnd::Finished || (streaming && body_end == BodyEnd::Unread))
             && !self.local.shutting_down();
         let status = response.status.as_u16();
-        let keep = self.send(response, version, is_head, keep_alive).await;
+        // The usual response is encoded without awaiting; only a large,
+        // streamed or upgrading one needs a (boxed, so that this future stays
+        // small and cheap to move) second step.
+        let keep = match self.start_send(response, version, is_head, keep_alive) {
+            Sent::Done(keep) => keep,
+            Sent::More(rest) => Box::pin(self.finish_send(rest)).await,
+        };
         if let Some(path) = path_for_log {
             tracing::info!(target: "gyre::access", "{} \"{method} {path} {version:?}\" {status}", self.peer);
         }
         keep
     }
 
-    /// Encodes and sends a response. Returns whether to keep the connection.
-    async fn send(
+    /// Encodes a response's head, and its body if it is small, into the
+    /// write buffer.
+    fn start_send(
         &self,
         response: Response,
         version: Version,
         is_head: bool,
         keep_alive: bool,
-    ) -> bool {
+    ) -> Sent {
         self.metrics.response(response.status.as_u16());
         let length = match &response.body {
             ResponseBody::Empty => BodyLength::Known(0),
@@ -447,19 +435,44 @@ impl Exchange<'_> {
             )
         });
         let writes_body = !is_head && !matches!(encoded.framing, Framing::None);
+        let keep_alive = encoded.keep_alive;
         match response.body {
             ResponseBody::Full(bytes) if writes_body => {
                 if bytes.len() <= COPY_BODY_MAX {
                     self.io.wbuf().extend_from_slice(&bytes);
-                } else if self.flush().await.is_err() || self.write_counted(&bytes).await.is_err() {
-                    return false;
+                    Sent::Done(keep_alive)
+                } else {
+                    Sent::More(Rest::Large(bytes, keep_alive))
                 }
             }
-            ResponseBody::Stream(mut rx) if writes_body => {
-                let chunked = matches!(encoded.framing, Framing::Chunked);
-                if self.flush().await.is_err() {
-                    return false;
-                }
+            ResponseBody::Stream(rx) if writes_body => Sent::More(Rest::Stream {
+                rx,
+                chunked: matches!(encoded.framing, Framing::Chunked),
+                keep_alive,
+            }),
+            ResponseBody::Upgrade(on_upgrade)
+                if response.status == http::StatusCode::SWITCHING_PROTOCOLS =>
+            {
+                Sent::More(Rest::Upgrade(on_upgrade))
+            }
+            _ => Sent::Done(keep_alive),
+        }
+    }
+
+    /// Sends what [`start_send`](Self::start_send) left. Returns whether to keep the connection.
+    async fn finish_send(&self, rest: Rest) -> bool {
+        if self.flush().await.is_err() {
+            return false;
+        }
+        match rest {
+            Rest::Large(bytes, keep_alive) => {
+                self.write_counted(&bytes).await.is_ok() && keep_alive
+            }
+            Rest::Stream {
+                mut rx,
+                chunked,
+                keep_alive,
+            } => {
                 while let Some(chunk) = rx.next().await {
                     if chunked {
                         gyre_http::encode_chunk(&mut self.io.wbuf(), &chunk);
@@ -475,23 +488,36 @@ impl Exchange<'_> {
                 }
                 // The body may have been read by a task of the handler's while
                 // the response streamed; reuse the connection only if it is done.
-                if self.io.body_end.get() != BodyEnd::Finished {
-                    return false;
-                }
+                keep_alive && self.io.body_end.get() == BodyEnd::Finished
             }
-            ResponseBody::Upgrade(on_upgrade)
-                if response.status == http::StatusCode::SWITCHING_PROTOCOLS =>
-            {
-                if self.flush().await.is_err() {
-                    return false;
-                }
+            Rest::Upgrade(on_upgrade) => {
                 (on_upgrade.0)(crate::Upgraded::new(self.io.clone())).await;
-                return false;
+                false
             }
-            _ => {}
         }
-        encoded.keep_alive
     }
+}
+
+/// How far [`Exchange::start_send`] got.
+enum Sent {
+    /// All of the response is in the write buffer; keep the connection or not.
+    Done(bool),
+    /// Part of the response still needs awaiting.
+    More(Rest),
+}
+
+/// The part of a response that needs awaiting.
+enum Rest {
+    /// A body too large to copy into the write buffer.
+    Large(bytes::Bytes, bool),
+    /// A streamed body.
+    Stream {
+        rx: crate::response::BodyReceiver,
+        chunked: bool,
+        keep_alive: bool,
+    },
+    /// The connection goes to the upgrade function.
+    Upgrade(crate::response::OnUpgrade),
 }
 
 pin_project_lite::pin_project! {

@@ -15,7 +15,8 @@ use crate::response::{IntoResponse, Response};
 /// An HTTP request: the parsed head, the route's parameters, and the body.
 #[derive(Debug)]
 pub struct Request {
-    pub(crate) head: RequestHead,
+    /// Boxed, so that moving a request (into the handler and its future) copies a pointer.
+    pub(crate) head: Box<RequestHead>,
     /// Path parameters of the matched route, in order.
     pub(crate) params: Vec<(Box<str>, String)>,
     /// The route pattern that matched (`/users/:id`), if any.
@@ -70,7 +71,13 @@ impl Request {
 
     /// The header fields.
     pub fn headers(&self) -> &HeaderMap {
-        &self.head.headers
+        self.head.headers()
+    }
+
+    /// The value of the first field named `name`, without building the
+    /// header map (cheaper when a handler needs one or two fields).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.head.header(name)
     }
 
     /// A path parameter of the route (`:id` → `param("id")`), percent-decoded.
