@@ -156,7 +156,7 @@ impl Conn<'_> {
                             metrics: self.metrics,
                             peer: self.peer,
                         };
-                        answer = Some(Box::pin(exchange.answer(Box::new(head))));
+                        answer = Some(Box::pin(exchange.answer(head)));
                         Next::Answer
                     }
                     Ok(Status::Partial) => Next::Read,
