@@ -83,12 +83,6 @@ struct FileConfig {
     server: Config,
 }
 
-/// A request allocates a few small objects (head bytes, header map, the
-/// handler's future); mimalloc's per-thread free lists make those cheaper than
-/// glibc's malloc on every loop thread.
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Errors of the command line: reported and turned into exit code 1.
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
