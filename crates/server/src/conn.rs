@@ -35,50 +35,32 @@ const COPY_BODY_MAX: usize = 16 * 1024;
 /// Requests answered in a row before the connection yields to its loop's other tasks.
 const REQUEST_BUDGET: u32 = 64;
 
-/// Serves one accepted connection until it closes.
-pub(crate) async fn serve(
+/// Serves one accepted connection until it closes. The connection's state
+/// is built before the future, so the future holds it once (not also the
+/// arguments it was made from): idle connections stay small.
+pub(crate) fn serve(
     stream: gyre_rt::net::TcpStream,
     peer: std::net::SocketAddr,
     shared: std::sync::Arc<ServerShared>,
     local: Rc<LocalServer>,
-) {
-    let metrics = shared.metrics.local();
-    // Counted out on drop, so that a panicking handler (which ends this task
-    // without returning) does not leak the connection's slot.
-    let _open = OpenGuard::new(&shared, metrics);
+) -> impl Future<Output = ()> {
+    let loop_index = shared.metrics.local_index();
     let io = Rc::new(ConnIo::new(stream, &shared.config));
-    let mut conn = Conn {
+    let conn = Conn {
         io,
-        shared: &shared,
-        local: &local,
-        metrics,
+        shared,
+        local,
+        loop_index,
         peer,
-        served: 0,
-        head_started: None,
+        served: std::cell::Cell::new(0),
+        head_started: std::cell::Cell::new(None),
     };
-    conn.run().await;
-    if conn.io.flush().await.is_ok() {
-        Box::pin(linger(&conn.io)).await;
-    }
-}
-
-/// Counts a connection as open for as long as it lives.
-struct OpenGuard<'a> {
-    shared: &'a ServerShared,
-    metrics: &'a LoopMetrics,
-}
-
-impl<'a> OpenGuard<'a> {
-    fn new(shared: &'a ServerShared, metrics: &'a LoopMetrics) -> Self {
-        metrics.open.fetch_add(1, Ordering::Relaxed);
-        OpenGuard { shared, metrics }
-    }
-}
-
-impl Drop for OpenGuard<'_> {
-    fn drop(&mut self) {
-        self.metrics.open.fetch_sub(1, Ordering::Relaxed);
-        self.shared.open.fetch_sub(1, Ordering::Relaxed);
+    conn.metrics().open.fetch_add(1, Ordering::Relaxed);
+    async move {
+        conn.run().await;
+        if conn.io.flush().await.is_ok() {
+            Box::pin(linger(&conn.io)).await;
+        }
     }
 }
 
@@ -114,20 +96,34 @@ enum Next {
     Refuse(ParseError),
 }
 
-struct Conn<'a> {
+struct Conn {
     io: Rc<ConnIo>,
-    shared: &'a ServerShared,
-    local: &'a LocalServer,
-    metrics: &'a LoopMetrics,
+    shared: std::sync::Arc<ServerShared>,
+    local: Rc<LocalServer>,
+    /// The loop whose counters this connection updates.
+    loop_index: usize,
     peer: std::net::SocketAddr,
     /// Requests answered on this connection.
-    served: u64,
+    served: std::cell::Cell<u64>,
     /// When the first byte of the head being read arrived.
-    head_started: Option<Instant>,
+    head_started: std::cell::Cell<Option<Instant>>,
 }
 
-impl Conn<'_> {
-    async fn run(&mut self) {
+/// Counted out on drop, so that a panicking handler (which ends the task
+/// without returning) does not leak the connection's slot.
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.metrics().open.fetch_sub(1, Ordering::Relaxed);
+        self.shared.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Conn {
+    fn metrics(&self) -> &LoopMetrics {
+        self.shared.metrics.at(self.loop_index)
+    }
+
+    async fn run(&self) {
         let limits = self.shared.config.limits();
         let mut in_a_row = 0;
         loop {
@@ -147,13 +143,13 @@ impl Conn<'_> {
                 match parsed {
                     Ok(Status::Complete(head)) => {
                         self.io.rbuf.borrow_mut().consume(head.head_len);
-                        self.head_started = None;
+                        self.head_started.set(None);
                         // Boxed: the request's state is large (see above).
                         let exchange = Exchange {
                             io: self.io.clone(),
-                            shared: self.shared,
-                            local: self.local,
-                            metrics: self.metrics,
+                            shared: &self.shared,
+                            local: &self.local,
+                            metrics: self.shared.metrics.at(self.loop_index),
                             peer: self.peer,
                         };
                         answer = Some(Box::pin(exchange.answer(head)));
@@ -168,7 +164,7 @@ impl Conn<'_> {
                     if !answer.await {
                         return;
                     }
-                    self.served += 1;
+                    self.served.set(self.served.get() + 1);
                     if self.io.wbuf.borrow().len() >= FLUSH_AT && self.flush().await.is_err() {
                         return;
                     }
@@ -197,7 +193,7 @@ impl Conn<'_> {
         let r = self.io.flush().await;
         if let Err(e) = &r {
             if e.kind() == std::io::ErrorKind::TimedOut {
-                self.metrics.refuse(Reason::WriteTimeout);
+                self.metrics().refuse(Reason::WriteTimeout);
             }
         }
         r
@@ -205,7 +201,7 @@ impl Conn<'_> {
 
     /// Waits for more request bytes within the right deadline. Returns false
     /// when the connection should close (after answering 408/431 if due).
-    async fn read_more(&mut self) -> bool {
+    async fn read_more(&self) -> bool {
         let config = &self.shared.config;
         let pending = self.io.rbuf.borrow().len();
         let wait = if pending == 0 {
@@ -213,13 +209,14 @@ impl Conn<'_> {
             if self.local.shutting_down() {
                 return false;
             }
-            if self.served == 0 {
+            if self.served.get() == 0 {
                 config.header_timeout
             } else {
                 config.keep_alive_timeout
             }
         } else {
-            let started = *self.head_started.get_or_insert_with(Instant::now);
+            let started = self.head_started.get().unwrap_or_else(Instant::now);
+            self.head_started.set(Some(started));
             config.header_timeout.saturating_sub(started.elapsed())
         };
         let result = if pending == 0 {
@@ -234,21 +231,21 @@ impl Conn<'_> {
         match result {
             Ok(_) => {
                 if pending == 0 {
-                    self.head_started = Some(Instant::now());
+                    self.head_started.set(Some(Instant::now()));
                 }
                 true
             }
-            Err(ReadError::TimedOut) if pending == 0 && self.served > 0 => {
-                self.metrics.refuse(Reason::IdleTimeout);
+            Err(ReadError::TimedOut) if pending == 0 && self.served.get() > 0 => {
+                self.metrics().refuse(Reason::IdleTimeout);
                 false
             }
             Err(ReadError::TimedOut) => {
-                self.metrics.refuse(Reason::HeaderTimeout);
+                self.metrics().refuse(Reason::HeaderTimeout);
                 self.error_response(StatusCode::REQUEST_TIMEOUT, "request head timed out");
                 false
             }
             Err(ReadError::Full) => {
-                self.metrics.refuse(Reason::HeadTooLarge);
+                self.metrics().refuse(Reason::HeadTooLarge);
                 self.error_response(
                     StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
                     "request head too large",
@@ -268,13 +265,13 @@ impl Conn<'_> {
             501 | 505 => Reason::NotImplemented,
             _ => Reason::BadRequest,
         };
-        self.metrics.refuse(reason);
+        self.metrics().refuse(reason);
         self.error_response(status, e.reason());
     }
 
     /// Buffers a short error response with `connection: close`.
     fn error_response(&self, status: StatusCode, reason: &str) {
-        self.metrics.response(status.as_u16());
+        self.metrics().response(status.as_u16());
         let body = format!("{reason}\n");
         let mut headers = http::HeaderMap::new();
         headers.insert(

@@ -80,8 +80,17 @@ impl Metrics {
 
     /// The counters of the current loop (loop 0 off a loop).
     pub(crate) fn local(&self) -> &LoopMetrics {
-        let i = gyre_rt::current_loop().unwrap_or(0);
-        &self.loops[i % self.loops.len()]
+        self.at(self.local_index())
+    }
+
+    /// Index of the current loop's counters.
+    pub(crate) fn local_index(&self) -> usize {
+        gyre_rt::current_loop().unwrap_or(0) % self.loops.len()
+    }
+
+    /// The counters of loop `index` (as given by `local_index`).
+    pub(crate) fn at(&self, index: usize) -> &LoopMetrics {
+        &self.loops[index % self.loops.len()]
     }
 
     /// Open connections in the whole server.

@@ -142,20 +142,38 @@ impl Server {
         let _ = self.this.set(Arc::downgrade(&shared));
         let s = shared.clone();
         let acceptor = rt.serve(listener, move |stream, peer| {
-            let shared = s.clone();
-            async move {
-                if !shared.admit(&stream) {
-                    return;
-                }
-                let local = LocalServer::for_server(shared.id);
-                crate::conn::serve(stream, peer, shared, local).await;
-            }
+            // Admitted (or refused with 503) right away; the task then holds
+            // only the connection's own future.
+            let conn = s.admit(&stream).then(|| {
+                let local = LocalServer::for_server(s.id);
+                crate::conn::serve(stream, peer, s.clone(), local)
+            });
+            MaybeServe { conn }
         })?;
         tracing::info!(target: "gyre::server", "listening on http://{}", acceptor.local_addr());
         Ok(Running {
             acceptor: Some(acceptor),
             shared,
         })
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A connection's future, or nothing for a refused one.
+    struct MaybeServe<F> {
+        #[pin]
+        conn: Option<F>,
+    }
+}
+
+impl<F: std::future::Future<Output = ()>> std::future::Future for MaybeServe<F> {
+    type Output = ();
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        match self.project().conn.as_pin_mut() {
+            Some(f) => f.poll(cx),
+            None => Poll::Ready(()),
+        }
     }
 }
 
