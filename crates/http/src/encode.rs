@@ -1,7 +1,7 @@
 //! Response encoding: the status line, header fields and chunk framing, written as bytes.
 
 use bytes::{BufMut, BytesMut};
-use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
+use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, DATE, TRANSFER_ENCODING};
 use http::{HeaderMap, StatusCode, Version};
 
 use crate::framing::elements;
@@ -68,6 +68,23 @@ pub fn encode_head(
     keep_alive: bool,
     date: &[u8],
 ) -> EncodedHead {
+    encode_head_typed(dst, status, version, headers, None, body, keep_alive, date)
+}
+
+/// Like [`encode_head`], with a Content-Type value given apart from
+/// `headers` (written unless `headers` has its own): a response can carry its
+/// type without allocating a header map.
+#[allow(clippy::too_many_arguments)] // one per part of a head; a struct would only rename them
+pub fn encode_head_typed(
+    dst: &mut BytesMut,
+    status: StatusCode,
+    version: Version,
+    headers: &HeaderMap,
+    content_type: Option<&[u8]>,
+    body: BodyLength,
+    keep_alive: bool,
+    date: &[u8],
+) -> EncodedHead {
     let informational = status.is_informational();
     let bodiless =
         informational || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
@@ -75,6 +92,11 @@ pub fn encode_head(
     dst.reserve(96 + 48 * headers.len());
 
     put_status_line(dst, status);
+    if let Some(value) = content_type {
+        if !headers.contains_key(CONTENT_TYPE) {
+            put_field(dst, b"content-type", value);
+        }
+    }
     let user = put_user_fields(dst, headers);
     let framing = match body {
         _ if bodiless => Framing::None,
@@ -347,5 +369,47 @@ mod tests {
         }
         assert_eq!(pos, dst.len());
         assert_eq!(data, parts.concat());
+    }
+}
+
+#[cfg(test)]
+mod typed_tests {
+    use super::*;
+    use http::header::HeaderValue;
+
+    fn typed(headers: &HeaderMap, content_type: Option<&[u8]>) -> String {
+        let mut dst = BytesMut::new();
+        encode_head_typed(
+            &mut dst,
+            StatusCode::OK,
+            Version::HTTP_11,
+            headers,
+            content_type,
+            BodyLength::Known(2),
+            true,
+            b"Tue, 24 Nov 2026 21:00:00 GMT",
+        );
+        String::from_utf8(dst.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn encode_typed_writes_the_separate_content_type() {
+        let head = typed(&HeaderMap::new(), Some(b"text/plain"));
+        assert_eq!(
+            head,
+            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\ndate: Tue, 24 Nov 2026 21:00:00 GMT\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn encode_typed_header_map_content_type_wins() {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let head = typed(&headers, Some(b"text/plain"));
+        assert!(
+            head.contains("content-type: application/json\r\n"),
+            "{head}"
+        );
+        assert!(!head.contains("text/plain"), "{head}");
     }
 }

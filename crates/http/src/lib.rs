@@ -87,7 +87,8 @@ pub use body::{BodyDecoder, BodyKind, Decoded, LengthDecoder};
 pub use chunked::ChunkedDecoder;
 pub use date::with_date;
 pub use encode::{
-    encode_chunk, encode_continue, encode_head, encode_last_chunk, BodyLength, EncodedHead, Framing,
+    encode_chunk, encode_continue, encode_head, encode_head_typed, encode_last_chunk, BodyLength,
+    EncodedHead, Framing,
 };
 pub use error::ParseError;
 pub use limits::Limits;

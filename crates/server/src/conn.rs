@@ -421,11 +421,12 @@ impl Exchange<'_> {
             gyre_http::encode_continue(&mut self.io.wbuf());
         }
         let encoded = gyre_http::with_date(|date| {
-            encode_head(
+            gyre_http::encode_head_typed(
                 &mut self.io.wbuf(),
                 response.status,
                 version,
                 &response.headers,
+                response.content_type.as_ref().map(HeaderValue::as_bytes),
                 length,
                 keep_alive,
                 date,

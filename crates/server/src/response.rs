@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 
 use bytes::Bytes;
-use http::header::{HeaderValue, CONTENT_TYPE};
+use http::header::HeaderValue;
 use http::{HeaderMap, StatusCode};
 
 /// An HTTP response: status, fields and body. Framing fields (Content-Length,
@@ -19,6 +19,9 @@ pub struct Response {
     pub status: StatusCode,
     /// Header fields.
     pub headers: HeaderMap,
+    /// The Content-Type, kept apart from `headers` so that the common
+    /// response needs no header map (a field in `headers` wins over it).
+    pub content_type: Option<HeaderValue>,
     /// The body.
     pub body: ResponseBody,
 }
@@ -57,6 +60,7 @@ impl Response {
         Response {
             status,
             headers: HeaderMap::new(),
+            content_type: None,
             body: ResponseBody::Empty,
         }
     }
@@ -64,8 +68,7 @@ impl Response {
     /// A 200 response with a full body and a content type.
     pub fn with_body(content_type: &'static str, body: impl Into<Bytes>) -> Self {
         let mut r = Response::new(StatusCode::OK);
-        r.headers
-            .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        r.content_type = Some(HeaderValue::from_static(content_type));
         r.body = ResponseBody::Full(body.into());
         r
     }
@@ -75,8 +78,7 @@ impl Response {
     pub fn stream(content_type: &'static str, capacity: usize) -> (Self, BodySender) {
         let (tx, rx) = body_channel(capacity);
         let mut r = Response::new(StatusCode::OK);
-        r.headers
-            .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        r.content_type = Some(HeaderValue::from_static(content_type));
         r.body = ResponseBody::Stream(rx);
         (r, tx)
     }
