@@ -229,12 +229,9 @@ impl Conn {
             self.io.read_more(wait).await
         };
         match result {
-            Ok(_) => {
-                if pending == 0 {
-                    self.head_started.set(Some(Instant::now()));
-                }
-                true
-            }
+            // The head's clock starts when it is first found incomplete
+            // (above), not on every read: most heads arrive whole.
+            Ok(_) => true,
             Err(ReadError::TimedOut) if pending == 0 && self.served.get() > 0 => {
                 self.metrics().refuse(Reason::IdleTimeout);
                 false
