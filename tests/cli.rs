@@ -71,7 +71,32 @@ fn serve_reads_config_answers_and_exits_gracefully_on_sigterm() {
     assert_eq!(echo("short"), "short");
     let long = "more than ten bytes";
     assert_ne!(echo(long), long);
+    // A handler that blocks its loop: the watchdog names the loop and the
+    // route; a handler that offloads the same wait does not stall anything.
+    assert!(curl(&["-s", &format!("{url}/bench/block?ms=400")]).starts_with("blocked the loop"));
+    assert!(curl(&["-s", &format!("{url}/bench/offload?ms=200")])
+        .starts_with("slept 200 ms on the blocking pool"));
+    assert!(
+        curl(&["-s", &format!("{url}/bench/sleep?ms=50")]).starts_with("slept 50 ms on a timer")
+    );
+    let stall_line = loop {
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) => {
+                let found = line.contains("stalled") && line.contains("GET /bench/block");
+                log.push(line.clone());
+                if found {
+                    break Some(line);
+                }
+            }
+            Err(_) => break None,
+        }
+    };
+    assert!(
+        stall_line.is_some(),
+        "no watchdog line naming the route: {log:?}"
+    );
     let metrics = curl(&["-s", &format!("{url}/metrics")]);
+    assert!(metrics.contains("gyre_loop_stalls_total"), "{metrics}");
     assert!(
         metrics.contains("gyre_responses_total{status=\"200\"}"),
         "{metrics}"
