@@ -37,6 +37,9 @@ struct ServeArgs {
     /// Log one line per request.
     #[arg(long)]
     access_log: bool,
+    /// Serve the files under this directory (at `/`).
+    #[arg(long)]
+    root: Option<PathBuf>,
     /// Add the /bench/* routes for benchmarks and demonstrations.
     #[arg(long)]
     bench_routes: bool,
@@ -147,13 +150,17 @@ fn serve(args: ServeArgs) -> Result<(), Error> {
         builder = builder.workers(n);
     }
     let rt = builder.build()?;
-    let mut server =
-        Server::new()
-            .config(config)
-            .metrics_route("/metrics")
-            .get("/", |_req| async {
-                gyre_server::Response::with_body("text/plain; charset=utf-8", "gyre is running\n")
-            });
+    let mut server = Server::new().config(config).metrics_route("/metrics");
+    server = match &args.root {
+        Some(root) => {
+            let files = gyre_server::files::ServeDir::new(root)
+                .map_err(|e| format!("cannot serve {}: {e}", root.display()))?;
+            server.get("/*path", files)
+        }
+        None => server.get("/", |_req| async {
+            gyre_server::Response::with_body("text/plain; charset=utf-8", "gyre is running\n")
+        }),
+    };
     if args.bench_routes {
         server = bench_routes::add(server);
     }

@@ -407,7 +407,7 @@ impl Exchange<'_> {
         let length = match &response.body {
             ResponseBody::Empty => BodyLength::Known(0),
             ResponseBody::Full(b) => BodyLength::Known(b.len() as u64),
-            ResponseBody::Stream(_) => BodyLength::Chunked,
+            ResponseBody::Stream(rx) => rx.length().map_or(BodyLength::Chunked, BodyLength::Known),
             ResponseBody::Upgrade(_) => BodyLength::None,
         };
         if matches!(response.body, ResponseBody::Stream(_)) && self.io.continue_owed.get() {
@@ -441,8 +441,12 @@ impl Exchange<'_> {
                 }
             }
             ResponseBody::Stream(rx) if writes_body => Sent::More(Rest::Stream {
-                rx,
                 chunked: matches!(encoded.framing, Framing::Chunked),
+                length: match encoded.framing {
+                    Framing::Length(n) => Some(n),
+                    _ => None,
+                },
+                rx,
                 keep_alive,
             }),
             ResponseBody::Upgrade(on_upgrade)
@@ -466,9 +470,19 @@ impl Exchange<'_> {
             Rest::Stream {
                 mut rx,
                 chunked,
+                length,
                 keep_alive,
             } => {
-                while let Some(chunk) = rx.next().await {
+                let mut sent = 0u64;
+                while let Some(mut chunk) = rx.next().await {
+                    if let Some(length) = length {
+                        // Never more than announced; short is caught below.
+                        let room = length.saturating_sub(sent);
+                        if chunk.len() as u64 > room {
+                            chunk.truncate(room as usize);
+                        }
+                    }
+                    sent += chunk.len() as u64;
                     if chunked {
                         gyre_http::encode_chunk(&mut self.io.wbuf(), &chunk);
                     } else {
@@ -480,6 +494,10 @@ impl Exchange<'_> {
                 }
                 if chunked {
                     encode_last_chunk(&mut self.io.wbuf());
+                }
+                if length.is_some_and(|n| n != sent) {
+                    // The producer ended short of the announced length.
+                    return false;
                 }
                 // The body may have been read by a task of the handler's while
                 // the response streamed; reuse the connection only if it is done.
@@ -509,6 +527,8 @@ enum Rest {
     Stream {
         rx: crate::response::BodyReceiver,
         chunked: bool,
+        /// The announced Content-Length, for a stream of known length.
+        length: Option<u64>,
         keep_alive: bool,
     },
     /// The connection goes to the upgrade function.

@@ -10,6 +10,7 @@
 //! - [`Request`] and [`Body`] (`request.rs`), [`Response`] and
 //!   [`IntoResponse`] (`response.rs`), [`Handler`] (`handler.rs`).
 //! - [`router`]: methods, `:params`, `*wildcards`, 404 and 405.
+//! - [`files`]: static files from a directory (`ServeDir`), off the loops.
 //! - [`Config`] (`config.rs`): every limit and timeout, with defaults.
 //! - [`Metrics`] (`metrics.rs`): counters in the Prometheus text format.
 //!
@@ -34,6 +35,7 @@
 
 mod config;
 mod conn;
+pub mod files;
 mod handler;
 mod io;
 mod metrics;

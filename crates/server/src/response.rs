@@ -97,6 +97,22 @@ impl Response {
         r
     }
 
+    /// Like [`stream`](Self::stream), for a body whose length is known in
+    /// advance: it is sent with Content-Length instead of chunked. If the
+    /// producer ends short of `length`, the connection is closed (the client
+    /// sees a truncated body rather than a wrong one).
+    pub fn stream_with_length(
+        content_type: &'static str,
+        length: u64,
+        capacity: usize,
+    ) -> (Self, BodySender) {
+        let (r, tx) = Response::stream(content_type, capacity);
+        if let ResponseBody::Stream(rx) = &r.body {
+            rx.chan.borrow_mut().length = Some(length);
+        }
+        (r, tx)
+    }
+
     /// Sets the status.
     pub fn status(mut self, status: StatusCode) -> Self {
         self.status = status;
@@ -217,6 +233,8 @@ struct Chan {
     closed: bool,
     /// The receiver was dropped (the client went away).
     gone: bool,
+    /// The body's length when known in advance (sent with Content-Length).
+    length: Option<u64>,
     /// Who waits for room (the sender) or for data (the receiver).
     sender: Option<Waker>,
     receiver: Option<Waker>,
@@ -228,6 +246,7 @@ fn body_channel(capacity: usize) -> (BodySender, BodyReceiver) {
         capacity: capacity.max(1),
         closed: false,
         gone: false,
+        length: None,
         sender: None,
         receiver: None,
     }));
@@ -276,6 +295,11 @@ impl Drop for BodySender {
 }
 
 impl BodyReceiver {
+    /// The body's length, when it was given in advance.
+    pub fn length(&self) -> Option<u64> {
+        self.chan.borrow().length
+    }
+
     /// The next chunk, or `None` when the sender is done.
     pub async fn next(&mut self) -> Option<Bytes> {
         poll_fn(|cx| {

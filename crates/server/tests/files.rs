@@ -1,0 +1,216 @@
+//! Static files: validators, conditional requests, ranges, directories,
+//! precompressed variants, and every way out of the root refused.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use gyre_server::files::ServeDir;
+use gyre_server::Server;
+
+struct Site {
+    _rt: gyre_rt::Runtime,
+    _running: gyre_server::Running,
+    addr: SocketAddr,
+    dir: PathBuf,
+}
+
+fn site() -> Site {
+    let base = std::env::temp_dir().join(format!(
+        "gyre-files-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let _ = std::fs::remove_dir_all(&base);
+    let dir = base.join("www");
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(dir.join("index.html"), "<h1>home</h1>").unwrap();
+    std::fs::write(dir.join("hello.txt"), "hello, world").unwrap();
+    std::fs::write(dir.join("hello.txt.gz"), "pretend-gzip").unwrap();
+    std::fs::write(dir.join(".secret"), "hidden").unwrap();
+    std::fs::write(dir.join("sub/page.html"), "sub page").unwrap();
+    std::fs::write(base.join("outside.txt"), "outside the root").unwrap();
+    std::os::unix::fs::symlink(base.join("outside.txt"), dir.join("escape.txt")).unwrap();
+    std::os::unix::fs::symlink(dir.join("hello.txt"), dir.join("alias.txt")).unwrap();
+    let big: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+        .collect();
+    std::fs::write(dir.join("big.bin"), &big).unwrap();
+    let rt = gyre_rt::Builder::new().workers(2).build().unwrap();
+    let listener = gyre_rt::net::bind_std("127.0.0.1:0".parse().unwrap(), 128).unwrap();
+    let running = Server::new()
+        .get("/*path", ServeDir::new(&dir).unwrap())
+        .start(rt.handle(), listener)
+        .unwrap();
+    let addr = running.local_addr().unwrap();
+    Site {
+        _rt: rt,
+        _running: running,
+        addr,
+        dir,
+    }
+}
+
+/// Status, head text, and body of one request sent with `Connection: close`.
+fn get(addr: SocketAddr, target: &str, extra: &str) -> (u16, String, Vec<u8>) {
+    request(addr, "GET", target, extra)
+}
+
+fn request(addr: SocketAddr, method: &str, target: &str, extra: &str) -> (u16, String, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        s,
+        "{method} {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n{extra}\r\n"
+    )
+    .unwrap();
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).unwrap();
+    let split = all
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("no head")
+        + 4;
+    let head = String::from_utf8_lossy(&all[..split]).into_owned();
+    let status = head[9..12].parse().unwrap();
+    (status, head, all[split..].to_vec())
+}
+
+/// A field's value, the name matched without regard to case.
+fn field<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+#[test]
+fn files_serve_with_type_length_and_validators() {
+    let s = site();
+    let (status, head, body) = get(s.addr, "/hello.txt", "");
+    assert_eq!(status, 200);
+    assert_eq!(body, b"hello, world");
+    assert_eq!(field(&head, "content-type"), Some("text/plain"));
+    assert_eq!(field(&head, "content-length"), Some("12"));
+    assert!(field(&head, "etag").is_some() && field(&head, "last-modified").is_some());
+    let (status, head, body) = request(s.addr, "HEAD", "/hello.txt", "");
+    assert_eq!((status, body.len()), (200, 0));
+    assert_eq!(field(&head, "content-length"), Some("12"));
+}
+
+#[test]
+fn files_conditional_requests() {
+    let s = site();
+    let (_, head, _) = get(s.addr, "/hello.txt", "");
+    let etag = field(&head, "etag").unwrap().to_owned();
+    let modified = field(&head, "last-modified").unwrap().to_owned();
+    let (status, _, body) = get(s.addr, "/hello.txt", &format!("If-None-Match: {etag}\r\n"));
+    assert_eq!((status, body.len()), (304, 0));
+    let (status, _, _) = get(
+        s.addr,
+        "/hello.txt",
+        &format!("If-Modified-Since: {modified}\r\n"),
+    );
+    assert_eq!(status, 304);
+    let (status, _, _) = get(s.addr, "/hello.txt", "If-None-Match: \"other\"\r\n");
+    assert_eq!(status, 200);
+    let (status, _, _) = get(s.addr, "/hello.txt", "If-Match: \"other\"\r\n");
+    assert_eq!(status, 412);
+    let (status, _, _) = get(s.addr, "/hello.txt", &format!("If-Match: {etag}\r\n"));
+    assert_eq!(status, 200);
+    let (status, _, _) = get(
+        s.addr,
+        "/hello.txt",
+        "If-Unmodified-Since: Thu, 01 Jan 1970 00:00:01 GMT\r\n",
+    );
+    assert_eq!(status, 412);
+}
+
+#[test]
+fn files_ranges() {
+    let s = site();
+    let (status, head, body) = get(s.addr, "/hello.txt", "Range: bytes=0-4\r\n");
+    assert_eq!((status, body.as_slice()), (206, &b"hello"[..]));
+    assert_eq!(field(&head, "content-range"), Some("bytes 0-4/12"));
+    let (status, _, body) = get(s.addr, "/hello.txt", "Range: bytes=-5\r\n");
+    assert_eq!((status, body.as_slice()), (206, &b"world"[..]));
+    let (status, head, _) = get(s.addr, "/hello.txt", "Range: bytes=50-\r\n");
+    assert_eq!(status, 416);
+    assert_eq!(field(&head, "content-range"), Some("bytes */12"));
+    let (status, _, body) = get(s.addr, "/hello.txt", "Range: bytes=0-1,3-4\r\n");
+    assert_eq!((status, body.len()), (200, 12));
+}
+
+#[test]
+fn files_large_file_byte_exact_whole_and_range() {
+    let s = site();
+    let expected = std::fs::read(s.dir.join("big.bin")).unwrap();
+    let (status, _, body) = get(s.addr, "/big.bin", "");
+    assert_eq!(status, 200);
+    assert!(body == expected, "large body differs");
+    let (status, _, body) = get(s.addr, "/big.bin", "Range: bytes=1000000-2000000\r\n");
+    assert_eq!(status, 206);
+    assert!(body == expected[1_000_000..=2_000_000], "range differs");
+}
+
+#[test]
+fn files_directories_index_and_redirect() {
+    let s = site();
+    let (status, _, body) = get(s.addr, "/", "");
+    assert_eq!((status, body.as_slice()), (200, &b"<h1>home</h1>"[..]));
+    let (status, head, _) = get(s.addr, "/sub?x=1", "");
+    assert_eq!(status, 301);
+    assert_eq!(field(&head, "location"), Some("/sub/?x=1"));
+    let (status, _, _) = get(s.addr, "/sub/", "");
+    assert_eq!(status, 404, "no index.html and no listing");
+    let (status, _, _) = get(s.addr, "/missing.txt", "");
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn files_precompressed_variant_when_accepted() {
+    let s = site();
+    let (status, head, body) = get(s.addr, "/hello.txt", "Accept-Encoding: gzip, br;q=0\r\n");
+    assert_eq!((status, body.as_slice()), (200, &b"pretend-gzip"[..]));
+    assert_eq!(field(&head, "content-encoding"), Some("gzip"));
+    assert_eq!(field(&head, "vary"), Some("accept-encoding"));
+    assert_eq!(field(&head, "content-type"), Some("text/plain"));
+    let (_, head, body) = get(s.addr, "/hello.txt", "Accept-Encoding: gzip;q=0\r\n");
+    assert_eq!(body, b"hello, world");
+    assert_eq!(field(&head, "content-encoding"), None);
+}
+
+#[test]
+fn files_never_leave_the_root() {
+    let s = site();
+    for target in [
+        "/../outside.txt",
+        "/sub/../../outside.txt",
+        "/%2e%2e/outside.txt",
+        "/..%2foutside.txt",
+        "/%2e%2e%2foutside.txt",
+        "/sub%2f..%2f..%2foutside.txt",
+        "/hello.txt%00",
+        "/..%5coutside.txt",
+        "/.secret",
+        "/%2esecret",
+        "/escape.txt",
+        "//etc/passwd",
+        "/%2fetc%2fpasswd",
+    ] {
+        let (status, _, body) = get(s.addr, target, "");
+        assert!(status == 404 || status == 400, "{target}: {status}");
+        assert!(
+            !String::from_utf8_lossy(&body).contains("outside the root"),
+            "{target}"
+        );
+        assert!(
+            !String::from_utf8_lossy(&body).contains("hidden"),
+            "{target}"
+        );
+    }
+    // A symlink that stays inside the root is fine.
+    let (status, _, body) = get(s.addr, "/alias.txt", "");
+    assert_eq!((status, body.as_slice()), (200, &b"hello, world"[..]));
+}
