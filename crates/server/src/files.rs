@@ -88,19 +88,24 @@ impl Handler for ServeDir {
     }
 }
 
+/// An opened file to send.
+struct Opened {
+    file: File,
+    meta: Metadata,
+    /// The real path of the file asked for (its type comes from this name).
+    path: PathBuf,
+    /// The encoding of the precompressed variant opened instead, if any.
+    encoding: Option<&'static str>,
+}
+
 /// What the blocking lookup found.
-enum Found {
-    /// A file to send, with the encoding of the variant chosen.
-    File {
-        file: File,
-        meta: Metadata,
-        path: PathBuf,
-        encoding: Option<&'static str>,
-    },
+enum Lookup {
+    /// A file to send (boxed: the other outcomes are empty).
+    File(Box<Opened>),
     /// A directory asked for without its trailing slash.
     Redirect,
     /// Nothing to serve.
-    NotFound,
+    Missing,
 }
 
 async fn serve(settings: Arc<Settings>, req: Request) -> Response {
@@ -112,8 +117,8 @@ async fn serve(settings: Arc<Settings>, req: Request) -> Response {
     let s = settings.clone();
     let found = gyre_rt::blocking(move || lookup(&s, &relative, wants_dir, accepts)).await;
     match found {
-        Found::NotFound => StatusCode::NOT_FOUND.into_response(),
-        Found::Redirect => {
+        Lookup::Missing => StatusCode::NOT_FOUND.into_response(),
+        Lookup::Redirect => {
             let mut location = format!("{}/", req.path());
             if let Some(q) = req.query() {
                 location.push('?');
@@ -121,12 +126,7 @@ async fn serve(settings: Arc<Settings>, req: Request) -> Response {
             }
             Response::new(StatusCode::MOVED_PERMANENTLY).header(header::LOCATION, &location)
         }
-        Found::File {
-            file,
-            meta,
-            path,
-            encoding,
-        } => respond(&req, file, &meta, &path, encoding),
+        Lookup::File(o) => respond(&req, o.file, &o.meta, &o.path, o.encoding),
     }
 }
 
@@ -184,34 +184,30 @@ fn lookup(
 ) -> Found {
     let mut path = settings.root.join(relative);
     let Ok(meta) = std::fs::metadata(&path) else {
-        return Found::NotFound;
+        return Lookup::Missing;
     };
     if meta.is_dir() {
         if !wants_dir {
-            return Found::Redirect;
+            return Lookup::Redirect;
         }
         path.push("index.html");
     }
     let Some(real) = inside_root(settings, &path) else {
-        return Found::NotFound;
+        return Lookup::Missing;
     };
     for ext in encodings {
         let mut variant = real.clone().into_os_string();
         variant.push(".");
         variant.push(ext);
         let variant = PathBuf::from(variant);
-        if let Some(Found::File { file, meta, .. }) = open_file(settings, &variant) {
-            let encoding = if ext == "gz" { "gzip" } else { "br" };
+        if let Some(mut opened) = open_file(settings, &variant) {
             // The type is the original file's: `app.js.gz` is still JavaScript.
-            return Found::File {
-                file,
-                meta,
-                path: real,
-                encoding: Some(encoding),
-            };
+            opened.path = real;
+            opened.encoding = Some(if ext == "gz" { "gzip" } else { "br" });
+            return Lookup::File(Box::new(opened));
         }
     }
-    open_file(settings, &real).unwrap_or(Found::NotFound)
+    open_file(settings, &real).map_or(Lookup::Missing, |o| Lookup::File(Box::new(o)))
 }
 
 /// The real path of `path` if it lies under the root (or symlinks may leave it).
@@ -220,11 +216,11 @@ fn inside_root(settings: &Settings, path: &Path) -> Option<PathBuf> {
     (settings.follow_symlinks_out || real.starts_with(&settings.root)).then_some(real)
 }
 
-fn open_file(settings: &Settings, path: &Path) -> Option<Found> {
+fn open_file(settings: &Settings, path: &Path) -> Option<Opened> {
     let real = inside_root(settings, path)?;
     let file = File::open(&real).ok()?;
     let meta = file.metadata().ok()?;
-    meta.is_file().then_some(Found::File {
+    meta.is_file().then_some(Opened {
         file,
         meta,
         path: real,
