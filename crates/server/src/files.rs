@@ -181,7 +181,7 @@ fn lookup(
     relative: &Path,
     wants_dir: bool,
     encodings: Vec<&'static str>,
-) -> Found {
+) -> Lookup {
     let mut path = settings.root.join(relative);
     let Ok(meta) = std::fs::metadata(&path) else {
         return Lookup::Missing;
