@@ -96,6 +96,9 @@ struct Opened {
     path: PathBuf,
     /// The encoding of the precompressed variant opened instead, if any.
     encoding: Option<&'static str>,
+    /// The whole content of a small file, read in the same blocking call as
+    /// the lookup: one trip to the pool per small file instead of two.
+    small: Option<bytes::Bytes>,
 }
 
 /// What the blocking lookup found.
@@ -126,7 +129,7 @@ async fn serve(settings: Arc<Settings>, req: Request) -> Response {
             }
             Response::new(StatusCode::MOVED_PERMANENTLY).header(header::LOCATION, &location)
         }
-        Lookup::File(o) => respond(&req, o.file, &o.meta, &o.path, o.encoding),
+        Lookup::File(o) => respond(&req, *o),
     }
 }
 
@@ -220,23 +223,35 @@ fn open_file(settings: &Settings, path: &Path) -> Option<Opened> {
     let real = inside_root(settings, path)?;
     let file = File::open(&real).ok()?;
     let meta = file.metadata().ok()?;
-    meta.is_file().then_some(Opened {
+    if !meta.is_file() {
+        return None;
+    }
+    let mut small = None;
+    if meta.len() <= CHUNK as u64 {
+        let mut data = Vec::with_capacity(meta.len() as usize);
+        (&file).take(CHUNK as u64).read_to_end(&mut data).ok()?;
+        small = Some(bytes::Bytes::from(data));
+    }
+    Some(Opened {
         file,
         meta,
         path: real,
         encoding: None,
+        small,
     })
 }
 
 /// Builds the response for an opened file: validators, conditions, range.
-fn respond(
-    req: &Request,
-    file: File,
-    meta: &Metadata,
-    path: &Path,
-    encoding: Option<&'static str>,
-) -> Response {
-    let len = meta.len();
+fn respond(req: &Request, opened: Opened) -> Response {
+    let Opened {
+        file,
+        meta,
+        path,
+        encoding,
+        small,
+    } = opened;
+    // A small file was read whole: its length is what was read.
+    let len = small.as_ref().map_or(meta.len(), |b| b.len() as u64);
     let modified = meta.modified().unwrap_or(UNIX_EPOCH);
     let etag = etag(len, modified, encoding);
     let last_modified = httpdate::fmt_http_date(modified);
@@ -261,10 +276,19 @@ fn respond(
                 .header(header::CONTENT_RANGE, &format!("bytes */{len}"));
         }
     };
-    let content_type = mime_guess::from_path(path)
+    let content_type = mime_guess::from_path(&path)
         .first_raw()
         .unwrap_or("application/octet-stream");
-    let (mut response, tx) = Response::stream_with_length(content_type, count, 2);
+    let (mut response, tx) = match &small {
+        Some(data) => {
+            let part = data.slice(start as usize..(start + count) as usize);
+            (Response::with_body(content_type, part), None)
+        }
+        None => {
+            let (r, tx) = Response::stream_with_length(content_type, count, 2);
+            (r, Some(tx))
+        }
+    };
     response.status = status;
     response = response
         .header(header::ETAG, &etag)
@@ -281,9 +305,9 @@ fn respond(
             .header(header::CONTENT_ENCODING, e)
             .header(header::VARY, "accept-encoding");
     }
-    if req.method() == http::Method::HEAD || count == 0 {
+    let Some(tx) = tx.filter(|_| req.method() != http::Method::HEAD && count > 0) else {
         return response;
-    }
+    };
     // The file streams in chunks read on the blocking pool; `send` waits while
     // the client is slow, so a download holds at most a few chunks.
     gyre_rt::spawn(async move {
