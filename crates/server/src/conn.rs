@@ -409,6 +409,7 @@ impl Exchange<'_> {
             ResponseBody::Full(b) => BodyLength::Known(b.len() as u64),
             ResponseBody::Stream(rx) => rx.length().map_or(BodyLength::Chunked, BodyLength::Known),
             ResponseBody::Upgrade(_) => BodyLength::None,
+            ResponseBody::File { len, .. } => BodyLength::Known(*len),
         };
         if matches!(response.body, ResponseBody::Stream(_)) && self.io.continue_owed.get() {
             // The body may still be read while this response streams (an
@@ -449,6 +450,14 @@ impl Exchange<'_> {
                 rx,
                 keep_alive,
             }),
+            ResponseBody::File { file, offset, len } if writes_body && len > 0 => {
+                Sent::More(Rest::File {
+                    file,
+                    offset,
+                    len,
+                    keep_alive,
+                })
+            }
             ResponseBody::Upgrade(on_upgrade)
                 if response.status == http::StatusCode::SWITCHING_PROTOCOLS =>
             {
@@ -507,7 +516,66 @@ impl Exchange<'_> {
                 (on_upgrade.0)(crate::Upgraded::new(self.io.clone())).await;
                 false
             }
+            Rest::File {
+                file,
+                offset,
+                len,
+                keep_alive,
+            } => match self.send_file(file, offset, len).await {
+                Ok(()) => keep_alive,
+                Err(e) => {
+                    if e.kind() == std::io::ErrorKind::TimedOut {
+                        self.metrics.refuse(Reason::WriteTimeout);
+                    }
+                    false
+                }
+            },
         }
+    }
+
+    /// Sends `len` bytes of `file` from `offset` with `sendfile`, each call on
+    /// the blocking pool (a page-cache miss blocks that thread, not the loop),
+    /// waiting on the loop for the socket to take more in between.
+    async fn send_file(&self, file: std::fs::File, offset: u64, len: u64) -> std::io::Result<()> {
+        use std::os::fd::AsFd;
+        let stream = &self.io.stream;
+        let mut socket = Some(stream.as_fd().try_clone_to_owned()?);
+        let mut file = Some(file);
+        let (mut offset, end) = (offset, offset + len);
+        let wait = self.shared.config.write_timeout;
+        while offset < end {
+            gyre_rt::time::timeout(wait, stream.writable())
+                .await
+                .map_err(|_| {
+                    std::io::Error::new(std::io::ErrorKind::TimedOut, "write stalled")
+                })??;
+            let (Some(s), Some(f)) = (socket.take(), file.take()) else {
+                return Err(std::io::ErrorKind::Other.into());
+            };
+            let want = usize::try_from(end - offset).unwrap_or(usize::MAX);
+            let mut at = offset;
+            let (s, f, sent) = gyre_rt::blocking(move || {
+                let r = rustix::fs::sendfile(&s, &f, Some(&mut at), want);
+                (s, f, r)
+            })
+            .await;
+            socket = Some(s);
+            file = Some(f);
+            match sent {
+                Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => {
+                    offset += n as u64;
+                    self.io.written.set(self.io.written.get() + n as u64);
+                    if n < want {
+                        stream.clear_writable();
+                    }
+                }
+                Err(e) if e == rustix::io::Errno::AGAIN => stream.clear_writable(),
+                Err(e) if e == rustix::io::Errno::INTR => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
     }
 }
 
@@ -533,6 +601,13 @@ enum Rest {
     },
     /// The connection goes to the upgrade function.
     Upgrade(crate::response::OnUpgrade),
+    /// A file range, sent with `sendfile`.
+    File {
+        file: std::fs::File,
+        offset: u64,
+        len: u64,
+        keep_alive: bool,
+    },
 }
 
 pin_project_lite::pin_project! {

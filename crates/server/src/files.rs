@@ -15,7 +15,7 @@
 //! so a symlink leading out is refused (unless allowed).
 
 use std::fs::{File, Metadata};
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -25,10 +25,10 @@ use http::StatusCode;
 
 use crate::handler::{BoxFuture, Handler};
 use crate::request::Request;
-use crate::response::{IntoResponse, Response};
+use crate::response::{IntoResponse, Response, ResponseBody};
 
-/// Bytes read per blocking call while a file streams; also the most a slow
-/// download holds in memory twice over (the body's queue holds two chunks).
+/// Files up to this size are read whole with the lookup (one trip to the
+/// blocking pool); larger ones are sent with `sendfile`.
 const CHUNK: usize = 64 * 1024;
 
 /// A handler serving files under a root directory.
@@ -279,14 +279,21 @@ fn respond(req: &Request, opened: Opened) -> Response {
     let content_type = mime_guess::from_path(&path)
         .first_raw()
         .unwrap_or("application/octet-stream");
-    let (mut response, tx) = match &small {
+    let mut response = match small {
         Some(data) => {
             let part = data.slice(start as usize..(start + count) as usize);
-            (Response::with_body(content_type, part), None)
+            Response::with_body(content_type, part)
         }
+        // Larger files go out with sendfile from the pool (see `conn.rs`).
         None => {
-            let (r, tx) = Response::stream_with_length(content_type, count, 2);
-            (r, Some(tx))
+            let mut r = Response::new(StatusCode::OK);
+            r.content_type = Some(http::HeaderValue::from_static(content_type));
+            r.body = ResponseBody::File {
+                file,
+                offset: start,
+                len: count,
+            };
+            r
         }
     };
     response.status = status;
@@ -305,44 +312,6 @@ fn respond(req: &Request, opened: Opened) -> Response {
             .header(header::CONTENT_ENCODING, e)
             .header(header::VARY, "accept-encoding");
     }
-    let Some(tx) = tx.filter(|_| req.method() != http::Method::HEAD && count > 0) else {
-        return response;
-    };
-    // The file streams in chunks read on the blocking pool; `send` waits while
-    // the client is slow, so a download holds at most a few chunks.
-    gyre_rt::spawn(async move {
-        let mut file = Some(file);
-        let mut offset = start;
-        let end = start + count;
-        while offset < end {
-            let want = CHUNK.min((end - offset) as usize);
-            let Some(f) = file.take() else { return };
-            let (f, chunk) = gyre_rt::blocking(move || {
-                let mut f = f;
-                let mut buf = vec![0; want];
-                let read = f
-                    .seek(SeekFrom::Start(offset))
-                    .and_then(|_| f.read(&mut buf));
-                match read {
-                    Ok(n) => {
-                        buf.truncate(n);
-                        (f, Some(buf))
-                    }
-                    Err(_) => (f, None),
-                }
-            })
-            .await;
-            let Some(chunk) = chunk.filter(|c| !c.is_empty()) else {
-                return; // short file: the connection closes, the body is short
-            };
-            offset += chunk.len() as u64;
-            if tx.send(chunk).await.is_err() {
-                return;
-            }
-            file = Some(f);
-        }
-    })
-    .detach();
     response
 }
 

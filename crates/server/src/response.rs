@@ -40,6 +40,16 @@ pub enum ResponseBody {
     /// No body: after this (101) response the connection is handed to the
     /// function, which speaks the new protocol on it.
     Upgrade(OnUpgrade),
+    /// `len` bytes of a file from `offset`, sent with `sendfile` (zero copy)
+    /// from the blocking pool, so that a cold disk never stalls a loop.
+    File {
+        /// The open file.
+        file: std::fs::File,
+        /// Where the bytes to send begin.
+        offset: u64,
+        /// How many bytes to send (the Content-Length).
+        len: u64,
+    },
 }
 
 /// The protocol function of an upgrade, boxed.

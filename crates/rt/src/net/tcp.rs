@@ -80,6 +80,19 @@ impl TcpStream {
         Ok(())
     }
 
+    /// Waits until the socket may take more bytes, for writes made outside
+    /// this type (such as `sendfile` on a duplicate of its descriptor).
+    pub async fn writable(&self) -> io::Result<()> {
+        poll_fn(|cx| self.reg.poll_ready(cx, Direction::Write)).await;
+        Ok(())
+    }
+
+    /// Records that an outside write found the socket full (`WouldBlock` or a
+    /// short write), so that [`writable`](Self::writable) waits for the next edge.
+    pub fn clear_writable(&self) {
+        self.reg.clear(Direction::Write);
+    }
+
     /// Reads what is there now, without waiting: `WouldBlock` if nothing is.
     pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
         let result = (&self.io).read(buf);
@@ -179,6 +192,12 @@ impl TcpStream {
     /// Sets `SO_LINGER` (`Some(0)` makes close send a reset).
     pub fn set_linger(&self, linger: Option<std::time::Duration>) -> io::Result<()> {
         socket2::SockRef::from(&self.io).set_linger(linger)
+    }
+}
+
+impl std::os::fd::AsFd for TcpStream {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.io.as_fd()
     }
 }
 
