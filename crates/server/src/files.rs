@@ -14,11 +14,13 @@
 //! are hidden; and the opened file's real path must lie under the root's,
 //! so a symlink leading out is refused (unless allowed).
 
-use std::fs::{File, Metadata};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use http::header;
 use http::StatusCode;
@@ -45,6 +47,9 @@ struct Settings {
     follow_symlinks_out: bool,
     /// Serve names starting with a dot.
     dotfiles: bool,
+    /// How long a small file looked up once is served from this loop's cache
+    /// before it is looked up again (nginx's `open_file_cache_valid`).
+    cache_ttl: Duration,
     /// The route parameter holding the path (`path` for `*path`).
     param: String,
 }
@@ -57,6 +62,7 @@ impl ServeDir {
                 root: std::fs::canonicalize(root)?,
                 follow_symlinks_out: false,
                 dotfiles: false,
+                cache_ttl: Duration::from_secs(1),
                 param: "path".to_owned(),
             }),
         })
@@ -71,6 +77,13 @@ impl ServeDir {
     /// Also serve dotfiles (names starting with `.`).
     pub fn dotfiles(mut self, on: bool) -> Self {
         Arc::make_mut(&mut self.inner).dotfiles = on;
+        self
+    }
+
+    /// How long a small file is served from memory before it is looked up
+    /// again (default 1 s; zero turns the cache off).
+    pub fn cache_ttl(mut self, ttl: Duration) -> Self {
+        Arc::make_mut(&mut self.inner).cache_ttl = ttl;
         self
     }
 
@@ -89,9 +102,15 @@ impl Handler for ServeDir {
 }
 
 /// An opened file to send.
+#[derive(Clone)]
 struct Opened {
-    file: File,
-    meta: Metadata,
+    /// The open file, for a large one sent with `sendfile`; `None` for a
+    /// small one, whose bytes are in `small`.
+    file: Option<Arc<File>>,
+    /// Length in bytes.
+    len: u64,
+    /// Last modification time.
+    modified: SystemTime,
     /// The real path of the file asked for (its type comes from this name).
     path: PathBuf,
     /// The encoding of the precompressed variant opened instead, if any.
@@ -117,8 +136,22 @@ async fn serve(settings: Arc<Settings>, req: Request) -> Response {
     };
     let accepts = accepted_encodings(&req);
     let wants_dir = req.path().ends_with('/') || relative.as_os_str().is_empty();
+    let key = CacheKey {
+        dir: Arc::as_ptr(&settings) as usize,
+        relative: relative.clone(),
+        wants_dir,
+        encodings: accepts.clone(),
+    };
+    if let Some(hit) = cache_get(&key, settings.cache_ttl) {
+        return respond(&req, hit);
+    }
     let s = settings.clone();
     let found = gyre_rt::blocking(move || lookup(&s, &relative, wants_dir, accepts)).await;
+    if let Lookup::File(o) = &found {
+        if o.small.is_some() && !settings.cache_ttl.is_zero() {
+            cache_put(key, (**o).clone());
+        }
+    }
     match found {
         Lookup::Missing => StatusCode::NOT_FOUND.into_response(),
         Lookup::Redirect => {
@@ -131,6 +164,46 @@ async fn serve(settings: Arc<Settings>, req: Request) -> Response {
         }
         Lookup::File(o) => respond(&req, *o),
     }
+}
+
+/// What a cached lookup answered for.
+#[derive(Hash, PartialEq, Eq)]
+struct CacheKey {
+    /// Which `ServeDir` (its settings' address).
+    dir: usize,
+    relative: PathBuf,
+    wants_dir: bool,
+    encodings: Vec<&'static str>,
+}
+
+/// Small files most recently looked up on this loop.
+const CACHE_MAX: usize = 1024;
+
+thread_local! {
+    /// This loop's small-file cache: lookups and contents, with when they were made.
+    static CACHE: RefCell<HashMap<CacheKey, (Instant, Opened)>> = RefCell::new(HashMap::new());
+}
+
+fn cache_get(key: &CacheKey, ttl: Duration) -> Option<Opened> {
+    if ttl.is_zero() {
+        return None;
+    }
+    CACHE.with(|c| {
+        let c = c.borrow();
+        let (at, opened) = c.get(key)?;
+        (at.elapsed() < ttl).then(|| opened.clone())
+    })
+}
+
+fn cache_put(key: CacheKey, opened: Opened) {
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= CACHE_MAX {
+            // Crude but bounded: start over rather than track recency.
+            c.clear();
+        }
+        c.insert(key, (Instant::now(), opened));
+    });
 }
 
 /// The request's path below the root, or `None` if it tries to leave it or
@@ -233,8 +306,13 @@ fn open_file(settings: &Settings, path: &Path) -> Option<Opened> {
         small = Some(bytes::Bytes::from(data));
     }
     Some(Opened {
-        file,
-        meta,
+        len: small.as_ref().map_or(meta.len(), |b| b.len() as u64),
+        modified: meta.modified().unwrap_or(UNIX_EPOCH),
+        file: if small.is_some() {
+            None
+        } else {
+            Some(Arc::new(file))
+        },
         path: real,
         encoding: None,
         small,
@@ -245,14 +323,12 @@ fn open_file(settings: &Settings, path: &Path) -> Option<Opened> {
 fn respond(req: &Request, opened: Opened) -> Response {
     let Opened {
         file,
-        meta,
+        len,
+        modified,
         path,
         encoding,
         small,
     } = opened;
-    // A small file was read whole: its length is what was read.
-    let len = small.as_ref().map_or(meta.len(), |b| b.len() as u64);
-    let modified = meta.modified().unwrap_or(UNIX_EPOCH);
     let etag = etag(len, modified, encoding);
     let last_modified = httpdate::fmt_http_date(modified);
     if let Some(status) = precondition(req, &etag, modified) {
@@ -279,15 +355,20 @@ fn respond(req: &Request, opened: Opened) -> Response {
     let content_type = mime_guess::from_path(&path)
         .first_raw()
         .unwrap_or("application/octet-stream");
-    let mut response = match small {
-        Some(data) => {
+    let mut response = match (small, file) {
+        (Some(data), _) => {
             let part = data.slice(start as usize..(start + count) as usize);
             Response::with_body(content_type, part)
         }
         // Larger files go out with sendfile from the pool (see `conn.rs`).
-        None => {
+        (None, None) => return StatusCode::NOT_FOUND.into_response(),
+        (None, Some(file)) => {
             let mut r = Response::new(StatusCode::OK);
             r.content_type = Some(http::HeaderValue::from_static(content_type));
+            // Only the request that opened it holds a large file.
+            let Ok(file) = Arc::try_unwrap(file) else {
+                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            };
             r.body = ResponseBody::File {
                 file,
                 offset: start,

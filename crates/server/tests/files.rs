@@ -214,3 +214,26 @@ fn files_never_leave_the_root() {
     let (status, _, body) = get(s.addr, "/alias.txt", "");
     assert_eq!((status, body.as_slice()), (200, &b"hello, world"[..]));
 }
+
+#[test]
+fn files_small_file_cache_serves_from_memory_until_its_ttl() {
+    let s = site();
+    let serve = |ttl: Duration| {
+        let rt = gyre_rt::Builder::new().workers(1).build().unwrap();
+        let listener = gyre_rt::net::bind_std("127.0.0.1:0".parse().unwrap(), 64).unwrap();
+        let running = Server::new()
+            .get("/*path", ServeDir::new(&s.dir).unwrap().cache_ttl(ttl))
+            .start(rt.handle(), listener)
+            .unwrap();
+        (rt, running)
+    };
+    let (_rt1, cached) = serve(Duration::from_secs(3600));
+    let (_rt2, uncached) = serve(Duration::ZERO);
+    let (c, u) = (cached.local_addr().unwrap(), uncached.local_addr().unwrap());
+    assert_eq!(get(c, "/hello.txt", "").2, b"hello, world");
+    assert_eq!(get(u, "/hello.txt", "").2, b"hello, world");
+    std::fs::write(s.dir.join("hello.txt"), "changed!").unwrap();
+    // Within its TTL the cached copy answers; with no cache the change shows.
+    assert_eq!(get(c, "/hello.txt", "").2, b"hello, world");
+    assert_eq!(get(u, "/hello.txt", "").2, b"changed!");
+}
