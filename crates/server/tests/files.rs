@@ -237,3 +237,139 @@ fn files_small_file_cache_serves_from_memory_until_its_ttl() {
     assert_eq!(get(c, "/hello.txt", "").2, b"hello, world");
     assert_eq!(get(u, "/hello.txt", "").2, b"changed!");
 }
+
+#[test]
+fn files_curl_ranges_and_conditional_requests() {
+    let s = site();
+    let url = format!("http://{}/hello.txt", s.addr);
+    let curl = |args: &[&str]| {
+        let out = std::process::Command::new("curl")
+            .args(args)
+            .output()
+            .expect("curl is required (scripts/test.sh installs it)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(curl(&["-s", "-r", "7-11", &url]), "world");
+    assert_eq!(
+        curl(&[
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-r",
+            "99-",
+            &url
+        ]),
+        "416"
+    );
+    // -z DATE sends If-Modified-Since: a date in the future means "not modified".
+    let future = "Fri, 01 Jan 2100 00:00:00 GMT";
+    assert_eq!(
+        curl(&[
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-z",
+            future,
+            &url
+        ]),
+        "304"
+    );
+    // -z -DATE sends If-Unmodified-Since: the file changed after 1980.
+    let past = "-Tue, 01 Jan 1980 00:00:00 GMT";
+    assert_eq!(
+        curl(&[
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-z",
+            past,
+            &url
+        ]),
+        "412"
+    );
+}
+
+/// The byte at `i` of the large test file: a pattern that catches misplaced
+/// or repeated blocks.
+fn pattern(i: u64) -> u8 {
+    (i.wrapping_mul(2654435761) >> 13) as u8 ^ (i >> 20) as u8
+}
+
+#[test]
+fn files_huge_download_is_exact_while_a_slow_client_reads_another() {
+    let s = site();
+    const HUGE: u64 = 256 << 20;
+    {
+        use std::io::BufWriter;
+        let mut w = BufWriter::new(std::fs::File::create(s.dir.join("huge.bin")).unwrap());
+        let mut block = vec![0u8; 1 << 20];
+        for b in 0..(HUGE >> 20) {
+            for (j, byte) in block.iter_mut().enumerate() {
+                *byte = pattern((b << 20) + j as u64);
+            }
+            w.write_all(&block).unwrap();
+        }
+    }
+    // A slow reader of the 3 MB file: 4 KiB every 20 ms, for the whole time.
+    let addr = s.addr;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let slow = std::thread::spawn(move || {
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        c.write_all(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        let mut buf = [0u8; 4096];
+        let mut got = 0usize;
+        while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+            match c.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n,
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        got
+    });
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    c.write_all(b"GET /huge.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        c.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(
+        field(&head, "content-length"),
+        Some(HUGE.to_string().as_str())
+    );
+    let mut buf = vec![0u8; 1 << 16];
+    let mut at = 0u64;
+    loop {
+        let n = c.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        for (j, b) in buf[..n].iter().enumerate() {
+            assert_eq!(*b, pattern(at + j as u64), "byte {} differs", at + j as u64);
+        }
+        at += n as u64;
+    }
+    assert_eq!(at, HUGE);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let slow_got = slow.join().unwrap();
+    assert!(
+        slow_got > 0 && slow_got < 3_000_000,
+        "slow client read {slow_got}"
+    );
+    std::fs::remove_file(s.dir.join("huge.bin")).unwrap();
+}
