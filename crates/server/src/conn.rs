@@ -190,13 +190,7 @@ impl Conn {
 
     /// Writes what is buffered; counts a write timeout.
     async fn flush(&self) -> std::io::Result<()> {
-        let r = self.io.flush().await;
-        if let Err(e) = &r {
-            if e.kind() == std::io::ErrorKind::TimedOut {
-                self.metrics().refuse(Reason::WriteTimeout);
-            }
-        }
-        r
+        counted(self.metrics(), self.io.flush().await)
     }
 
     /// Waits for more request bytes within the right deadline. Returns false
@@ -303,24 +297,12 @@ struct Exchange<'a> {
 impl Exchange<'_> {
     /// Writes what is buffered; counts a write timeout.
     async fn flush(&self) -> std::io::Result<()> {
-        let r = self.io.flush().await;
-        if let Err(e) = &r {
-            if e.kind() == std::io::ErrorKind::TimedOut {
-                self.metrics.refuse(Reason::WriteTimeout);
-            }
-        }
-        r
+        counted(self.metrics, self.io.flush().await)
     }
 
     /// Writes a large body directly; counts a write timeout.
     async fn write_counted(&self, data: &[u8]) -> std::io::Result<()> {
-        let r = self.io.write_bounded(data).await;
-        if let Err(e) = &r {
-            if e.kind() == std::io::ErrorKind::TimedOut {
-                self.metrics.refuse(Reason::WriteTimeout);
-            }
-        }
-        r
+        counted(self.metrics, self.io.write_bounded(data).await)
     }
 
     /// Routes and answers one request. Returns whether to keep the connection.
@@ -521,15 +503,9 @@ impl Exchange<'_> {
                 offset,
                 len,
                 keep_alive,
-            } => match self.send_file(file, offset, len).await {
-                Ok(()) => keep_alive,
-                Err(e) => {
-                    if e.kind() == std::io::ErrorKind::TimedOut {
-                        self.metrics.refuse(Reason::WriteTimeout);
-                    }
-                    false
-                }
-            },
+            } => {
+                counted(self.metrics, self.send_file(file, offset, len).await).is_ok() && keep_alive
+            }
         }
     }
 
@@ -608,6 +584,16 @@ enum Rest {
         len: u64,
         keep_alive: bool,
     },
+}
+
+/// Counts a write that failed for its deadline; passes the result on.
+fn counted(metrics: &LoopMetrics, result: std::io::Result<()>) -> std::io::Result<()> {
+    if let Err(e) = &result {
+        if e.kind() == std::io::ErrorKind::TimedOut {
+            metrics.refuse(Reason::WriteTimeout);
+        }
+    }
+    result
 }
 
 pin_project_lite::pin_project! {
