@@ -373,3 +373,39 @@ fn files_huge_download_is_exact_while_a_slow_client_reads_another() {
     );
     std::fs::remove_file(s.dir.join("huge.bin")).unwrap();
 }
+
+/// 400 concurrent downloads of a 3 MB file, all complete and whole.
+#[test]
+fn files_many_concurrent_downloads_share_the_bounded_pool() {
+    if let Ok((_, hard)) = rlimit::Resource::NOFILE.get() {
+        let _ = rlimit::Resource::NOFILE.set(hard, hard);
+    }
+    let s = site();
+    let expected = std::fs::metadata(s.dir.join("big.bin")).unwrap().len() as usize;
+    const CLIENTS: usize = 400;
+    let addr = s.addr;
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            std::thread::Builder::new()
+                .stack_size(64 * 1024)
+                .spawn(move || {
+                    let mut c = TcpStream::connect(addr).unwrap();
+                    c.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+                    c.write_all(b"GET /big.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                        .unwrap();
+                    let mut all = Vec::new();
+                    c.read_to_end(&mut all).unwrap();
+                    let split = all.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                    all.len() - split
+                })
+                .unwrap()
+        })
+        .collect();
+    for c in clients {
+        assert_eq!(c.join().unwrap(), expected, "a download came back short");
+    }
+    // The premise: more downloads at once than the pool has threads, which
+    // works because no download holds a thread between its sendfile calls.
+    let pool = s._rt.handle().blocking_stats();
+    assert!(CLIENTS > pool.max_threads, "{pool:?}");
+}
