@@ -336,7 +336,15 @@ impl Running {
     /// in-flight requests finish (their connections close after the
     /// response), and wait until all are closed or the deadline passes.
     /// Returns whether every connection closed in time. Logs each step.
+    ///
+    /// Blocks the calling thread while it waits, so call it from the main
+    /// thread (or any thread that is not a loop); it panics on a loop thread,
+    /// whose connections it would otherwise wait for forever.
     pub fn shutdown(mut self) -> bool {
+        assert!(
+            gyre_rt::current_loop().is_none(),
+            "Running::shutdown waits for the loops; call it off a loop thread"
+        );
         let deadline = Instant::now() + self.shared.config.shutdown_timeout;
         if let Some(a) = self.acceptor.take() {
             a.stop();
