@@ -13,10 +13,10 @@ use std::task::Poll;
 use std::time::Instant;
 
 use gyre_http::{
-    encode_head, encode_last_chunk, BodyLength, Framing, ParseError, RequestHead, Status,
+    encode_head_typed, encode_last_chunk, BodyLength, Framing, ParseError, RequestHead, Status,
 };
 use gyre_rt::{set_label, yield_now};
-use http::header::{HeaderValue, ALLOW, CONTENT_TYPE};
+use http::header::{HeaderValue, ALLOW};
 use http::{Method, StatusCode, Version};
 
 use crate::io::{BodyEnd, ConnIo, ReadError};
@@ -264,18 +264,14 @@ impl Conn {
     fn error_response(&self, status: StatusCode, reason: &str) {
         self.metrics().response(status.as_u16());
         let body = format!("{reason}\n");
-        let mut headers = http::HeaderMap::new();
-        headers.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
         let mut w = self.io.wbuf();
         gyre_http::with_date(|date| {
-            encode_head(
+            encode_head_typed(
                 &mut w,
                 status,
                 Version::HTTP_11,
-                &headers,
+                &http::HeaderMap::new(),
+                Some(b"text/plain; charset=utf-8"),
                 BodyLength::Known(body.len() as u64),
                 false,
                 date,
@@ -401,7 +397,7 @@ impl Exchange<'_> {
             gyre_http::encode_continue(&mut self.io.wbuf());
         }
         let encoded = gyre_http::with_date(|date| {
-            gyre_http::encode_head_typed(
+            encode_head_typed(
                 &mut self.io.wbuf(),
                 response.status,
                 version,

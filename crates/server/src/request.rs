@@ -216,7 +216,8 @@ impl Body {
         self.inner.as_ref().is_none_or(|s| s.decoder.is_finished())
     }
 
-    /// The declared length, if the body has one.
+    /// Bytes of a Content-Length body not read yet (the declared length
+    /// before the first read); `None` for a chunked body or none.
     pub fn content_length(&self) -> Option<u64> {
         match &self.inner.as_ref()?.decoder {
             BodyDecoder::Length(l) => Some(l.remaining()),
