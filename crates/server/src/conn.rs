@@ -537,7 +537,6 @@ impl Exchange<'_> {
                 Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
                 Ok(n) => {
                     offset += n as u64;
-                    self.io.written.set(self.io.written.get() + n as u64);
                     if n < want {
                         stream.clear_writable();
                     }

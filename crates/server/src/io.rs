@@ -141,8 +141,6 @@ pub(crate) struct ConnIo {
     write_timeout: Duration,
     min_write_rate: u64,
     min_rate_grace: Duration,
-    /// Total bytes written, for logs and tests.
-    pub(crate) written: Cell<u64>,
     /// How the current request's body ended.
     pub(crate) body_end: Cell<BodyEnd>,
     /// The client asked for `100 Continue` and has not had it yet.
@@ -160,7 +158,6 @@ impl ConnIo {
             write_timeout: config.write_timeout,
             min_write_rate: config.min_write_rate,
             min_rate_grace: config.min_rate_grace,
-            written: Cell::new(0),
             body_end: Cell::new(BodyEnd::Finished),
             continue_owed: Cell::new(false),
             max_read_buf: config.max_head.max(READ_BUF),
@@ -227,7 +224,6 @@ impl ConnIo {
             match self.stream.try_write(&w) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
-                    self.written.set(self.written.get() + n as u64);
                     bytes::Buf::advance(&mut *w, n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
@@ -268,7 +264,6 @@ impl ConnIo {
                 if n == 0 {
                     return Err(io::ErrorKind::WriteZero.into());
                 }
-                self.written.set(self.written.get() + n as u64);
                 data = &data[n..];
             }
             Ok(())
