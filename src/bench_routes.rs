@@ -1,8 +1,12 @@
 //! Routes for benchmarks and demonstrations (`gyre serve --bench-routes`).
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use gyre_server::{BodyError, Json, Request, Response, Server};
+use gyre_rt::broadcast::{RecvError, Topic, TopicConfig};
+use gyre_rt::{select, Either};
+use gyre_server::ws::{self, Prepared, WsConfig};
+use gyre_server::{sse, BodyError, Json, Request, Response, Server};
 
 /// Adds `/bench/*` to `server`.
 pub fn add(server: Server) -> Server {
@@ -13,6 +17,11 @@ pub fn add(server: Server) -> Server {
         .get("/bench/offload", offload)
         .get("/bench/sleep", sleep)
         .post("/bench/echo", echo)
+        .get("/bench/ws/echo", ws_echo)
+        .get("/bench/ws/broadcast", ws_broadcast)
+        .get("/bench/events", events)
+        .get("/bench/poll", poll)
+        .post("/bench/publish", publish)
 }
 
 async fn plaintext(_: Request) -> Response {
@@ -83,4 +92,113 @@ async fn echo(mut req: Request) -> Response {
     })
     .detach();
     response
+}
+
+/// Every WebSocket message comes back unchanged, text as text, binary as binary.
+async fn ws_echo(req: Request) -> Response {
+    ws::upgrade(&req, WsConfig::default(), |mut socket| async move {
+        while let Some(message) = socket.recv().await {
+            if let ws::Message::Text(_) | ws::Message::Binary(_) = message {
+                if socket.send(message).await.is_err() {
+                    break;
+                }
+            }
+        }
+    })
+}
+
+/// The topic of `/bench/ws/broadcast`: messages framed once for every socket.
+fn ws_topic() -> &'static Topic<Prepared> {
+    static TOPIC: OnceLock<Topic<Prepared>> = OnceLock::new();
+    TOPIC.get_or_init(|| Topic::new(TopicConfig::default()))
+}
+
+/// Every message that one socket sends reaches every socket on this route.
+async fn ws_broadcast(req: Request) -> Response {
+    ws::upgrade(&req, WsConfig::default(), |socket| async move {
+        let topic = ws_topic();
+        let mut subscription = topic.subscribe();
+        let (tx, mut rx) = socket.split();
+        loop {
+            match select(rx.recv(), subscription.recv()).await {
+                Either::Left(Some(message)) => {
+                    if let Some(prepared) = Prepared::message(&message) {
+                        topic.publish(prepared);
+                    }
+                }
+                Either::Left(None) => break,
+                Either::Right(Ok(prepared)) => {
+                    if tx.send_prepared(&prepared).await.is_err() {
+                        break;
+                    }
+                }
+                Either::Right(Err(RecvError::Lagged(n))) => {
+                    tracing::debug!("broadcast: a slow socket missed {n} message(s)");
+                }
+                Either::Right(Err(RecvError::Closed)) => {
+                    tx.close(ws::code::POLICY, "too slow for the broadcast").await;
+                    break;
+                }
+            }
+        }
+    })
+}
+
+/// The topic of `/bench/publish`, `/bench/events` and `/bench/poll`: numbered messages.
+fn text_topic() -> &'static Topic<(u64, String)> {
+    static TOPIC: OnceLock<Topic<(u64, String)>> = OnceLock::new();
+    TOPIC.get_or_init(|| Topic::new(TopicConfig::default()))
+}
+
+/// Publishes the request body (UTF-8) to the text topic; answers its number.
+async fn publish(mut req: Request) -> Response {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let body = match req.body.collect().await {
+        Ok(b) => b,
+        Err(e) => return Response::with_body("text/plain", format!("{e}\n")).status(http::StatusCode::BAD_REQUEST),
+    };
+    let Ok(text) = String::from_utf8(body.to_vec()) else {
+        return Response::with_body("text/plain", "the body must be UTF-8\n").status(http::StatusCode::BAD_REQUEST);
+    };
+    let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    text_topic().publish((id, text));
+    Response::with_body("text/plain", format!("{id}\n"))
+}
+
+/// Server-Sent Events of the text topic, with a keep-alive comment every 15 s.
+async fn events(_: Request) -> Response {
+    let (response, sender) = sse::stream(Some(Duration::from_secs(15)));
+    let mut subscription = text_topic().subscribe();
+    gyre_rt::spawn(async move {
+        let hello = sse::Event::data("subscribed").event("ready");
+        if sender.send(&hello).await.is_err() {
+            return;
+        }
+        loop {
+            let event = match subscription.recv().await {
+                Ok((id, text)) => sse::Event::data(text).id(id.to_string()),
+                Err(RecvError::Lagged(n)) => sse::Event::data(n.to_string()).event("missed"),
+                Err(RecvError::Closed) => return,
+            };
+            if sender.send(&event).await.is_err() {
+                return;
+            }
+        }
+    })
+    .detach();
+    response
+}
+
+/// Long polling: the next message of the text topic, or 204 after `?ms=N`
+/// (default 100 ms) with none. No thread waits meanwhile.
+async fn poll(req: Request) -> Response {
+    let mut subscription = text_topic().subscribe();
+    match gyre_rt::time::timeout(millis(&req), subscription.recv()).await {
+        Ok(Ok((id, text))) => Response::with_body("text/plain; charset=utf-8", text).header(
+            http::header::HeaderName::from_static("x-message-id"),
+            &id.to_string(),
+        ),
+        Ok(Err(e)) => Response::with_body("text/plain", format!("{e}\n")).status(http::StatusCode::SERVICE_UNAVAILABLE),
+        Err(_) => Response::new(http::StatusCode::NO_CONTENT),
+    }
 }

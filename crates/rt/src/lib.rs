@@ -16,6 +16,7 @@
 //! - [`net`]: [`TcpListener`](net::TcpListener), [`TcpStream`](net::TcpStream),
 //!   and [`Handle::serve`], stall-aware accept on every loop.
 //! - [`blocking`](BlockingPool): a bounded pool with a bounded queue.
+//! - [`broadcast`]: topics that fan out once per loop, with bounded subscriber queues.
 //! - `watchdog` and [`Label`]: stall detection, naming the work that stalled.
 //!
 //! # Examples
@@ -40,11 +41,13 @@
 
 mod block_on;
 mod blocking;
+pub mod broadcast;
 mod event_loop;
 mod label;
 pub mod net;
 mod reactor;
 mod runtime;
+mod select;
 mod task;
 pub mod time;
 mod watchdog;
@@ -54,4 +57,5 @@ pub use blocking::{blocking, BlockingPool, PoolConfig, PoolStats};
 pub use event_loop::LoopStats;
 pub use label::{set_label, Label};
 pub use runtime::{current_loop, Builder, Handle, LoopSnapshot, Runtime};
+pub use select::{select, Either, Select};
 pub use task::{spawn, yield_now, JoinError, JoinHandle};

@@ -285,7 +285,7 @@ impl Conn {
 struct Exchange<'a> {
     io: Rc<ConnIo>,
     shared: &'a ServerShared,
-    local: &'a LocalServer,
+    local: &'a Rc<LocalServer>,
     metrics: &'a LoopMetrics,
     peer: std::net::SocketAddr,
 }
@@ -461,7 +461,19 @@ impl Exchange<'_> {
                 keep_alive,
             } => {
                 let mut sent = 0u64;
-                while let Some(mut chunk) = rx.next().await {
+                let ends_on_shutdown = rx.ends_on_shutdown();
+                let cut_by_shutdown;
+                loop {
+                    let next = if ends_on_shutdown {
+                        // An endless stream (such as SSE) ends at shutdown.
+                        race(rx.next(), self.local.shutdown_signal()).await
+                    } else {
+                        Some(rx.next().await)
+                    };
+                    let Some(Some(mut chunk)) = next else {
+                        cut_by_shutdown = next.is_none();
+                        break;
+                    };
                     if let Some(length) = length {
                         // Never more than announced; short is caught below.
                         let room = length.saturating_sub(sent);
@@ -488,10 +500,10 @@ impl Exchange<'_> {
                 }
                 // The body may have been read by a task of the handler's while
                 // the response streamed; reuse the connection only if it is done.
-                keep_alive && self.io.body_end.get() == BodyEnd::Finished
+                keep_alive && !cut_by_shutdown && self.io.body_end.get() == BodyEnd::Finished
             }
             Rest::Upgrade(on_upgrade) => {
-                (on_upgrade.0)(crate::Upgraded::new(self.io.clone())).await;
+                (on_upgrade.0)(crate::Upgraded::new(self.io.clone(), self.local.clone())).await;
                 false
             }
             Rest::File {

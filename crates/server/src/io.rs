@@ -60,6 +60,12 @@ impl ReadBuf {
         self.end - self.start
     }
 
+    /// Marks `n` more bytes, just read into [`spare`](Self::spare), as unread.
+    pub(crate) fn filled(&mut self, n: usize) {
+        self.end += n;
+        debug_assert!(self.end <= self.data.len());
+    }
+
     /// Drops every unread byte.
     pub(crate) fn discard(&mut self) {
         self.start = 0;
@@ -69,7 +75,7 @@ impl ReadBuf {
     /// Free space at the end, after moving unread bytes to the front, or
     /// growing up to `max` bytes, if needed. Empty when the buffer holds
     /// `max` unread bytes.
-    fn spare(&mut self, max: usize) -> &mut [u8] {
+    pub(crate) fn spare(&mut self, max: usize) -> &mut [u8] {
         if self.data.is_empty() {
             self.data = READ_POOL
                 .with(|p| p.borrow_mut().pop())
@@ -90,7 +96,7 @@ impl ReadBuf {
 
     /// Returns the memory to the loop's pool if nothing is unread (a grown
     /// buffer is freed instead).
-    fn release(&mut self) {
+    pub(crate) fn release(&mut self) {
         if self.is_empty() && !self.data.is_empty() {
             let data = std::mem::take(&mut self.data);
             if data.len() == READ_BUF {
@@ -138,7 +144,7 @@ pub(crate) struct ConnIo {
     /// Encoded responses not yet written.
     pub(crate) wbuf: RefCell<BytesMut>,
     /// Settings used for write deadlines.
-    write_timeout: Duration,
+    pub(crate) write_timeout: Duration,
     min_write_rate: u64,
     min_rate_grace: Duration,
     /// How the current request's body ended.

@@ -42,6 +42,8 @@ mod metrics;
 mod request;
 mod response;
 pub mod router;
+pub mod sse;
+pub mod ws;
 mod server;
 mod upgrade;
 

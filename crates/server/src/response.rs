@@ -123,6 +123,16 @@ impl Response {
         (r, tx)
     }
 
+    /// Makes a streaming body end (cleanly, with its last chunk) when the
+    /// server's graceful shutdown begins: for endless streams such as
+    /// Server-Sent Events. Other bodies are unchanged.
+    pub fn end_on_shutdown(self) -> Self {
+        if let ResponseBody::Stream(rx) = &self.body {
+            rx.chan.borrow_mut().end_on_shutdown = true;
+        }
+        self
+    }
+
     /// Sets the status.
     pub fn status(mut self, status: StatusCode) -> Self {
         self.status = status;
@@ -245,6 +255,8 @@ struct Chan {
     gone: bool,
     /// The body's length when known in advance (sent with Content-Length).
     length: Option<u64>,
+    /// The body ends when the server's graceful shutdown begins.
+    end_on_shutdown: bool,
     /// Who waits for room (the sender) or for data (the receiver).
     sender: Option<Waker>,
     receiver: Option<Waker>,
@@ -257,6 +269,7 @@ fn body_channel(capacity: usize) -> (BodySender, BodyReceiver) {
         closed: false,
         gone: false,
         length: None,
+        end_on_shutdown: false,
         sender: None,
         receiver: None,
     }));
@@ -308,6 +321,11 @@ impl BodyReceiver {
     /// The body's length, when it was given in advance.
     pub fn length(&self) -> Option<u64> {
         self.chan.borrow().length
+    }
+
+    /// Whether the body ends when the server shuts down.
+    pub fn ends_on_shutdown(&self) -> bool {
+        self.chan.borrow().end_on_shutdown
     }
 
     /// The next chunk, or `None` when the sender is done.

@@ -6,17 +6,35 @@ use std::rc::Rc;
 use gyre_rt::net::TcpStream;
 
 use crate::io::ConnIo;
+use crate::server::LocalServer;
 
 /// A connection handed over by an upgrade. Bytes the client sent after its
 /// request head (already buffered by the server) are read first.
 #[derive(Debug)]
 pub struct Upgraded {
-    io: Rc<ConnIo>,
+    pub(crate) io: Rc<ConnIo>,
+    local: Rc<LocalServer>,
 }
 
 impl Upgraded {
-    pub(crate) fn new(io: Rc<ConnIo>) -> Self {
-        Upgraded { io }
+    pub(crate) fn new(io: Rc<ConnIo>, local: Rc<LocalServer>) -> Self {
+        Upgraded { io, local }
+    }
+
+    /// Whether the server's graceful shutdown has begun.
+    pub fn shutting_down(&self) -> bool {
+        self.local.shutting_down()
+    }
+
+    /// Completes when the server's graceful shutdown begins: a long-lived
+    /// protocol should then say goodbye and end within the shutdown deadline.
+    pub async fn shutdown_signal(&self) {
+        self.local.shutdown_signal().await
+    }
+
+    /// The server's write timeout (how long a write may make no progress).
+    pub fn write_timeout(&self) -> std::time::Duration {
+        self.io.write_timeout
     }
 
     /// Reads some bytes; `Ok(0)` means the peer closed.
