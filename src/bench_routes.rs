@@ -8,8 +8,20 @@ use gyre_rt::{select, Either};
 use gyre_server::ws::{self, Prepared, WsConfig};
 use gyre_server::{sse, BodyError, Json, Request, Response, Server};
 
+/// WebSocket and broadcast settings of the bench routes, from the server's.
+static SETTINGS: OnceLock<(WsConfig, TopicConfig)> = OnceLock::new();
+
+fn ws_config() -> WsConfig {
+    SETTINGS.get().map(|s| s.0.clone()).unwrap_or_default()
+}
+
+fn topic_config() -> TopicConfig {
+    SETTINGS.get().map(|s| s.1).unwrap_or_default()
+}
+
 /// Adds `/bench/*` to `server`.
-pub fn add(server: Server) -> Server {
+pub fn add(server: Server, config: &gyre_server::Config) -> Server {
+    let _ = SETTINGS.set((config.ws(), config.topic()));
     server
         .get("/bench/plaintext", plaintext)
         .get("/bench/json", json)
@@ -96,7 +108,7 @@ async fn echo(mut req: Request) -> Response {
 
 /// Every WebSocket message comes back unchanged, text as text, binary as binary.
 async fn ws_echo(req: Request) -> Response {
-    ws::upgrade(&req, WsConfig::default(), |mut socket| async move {
+    ws::upgrade(&req, ws_config(), |mut socket| async move {
         while let Some(message) = socket.recv().await {
             if let ws::Message::Text(_) | ws::Message::Binary(_) = message {
                 if socket.send(message).await.is_err() {
@@ -110,12 +122,12 @@ async fn ws_echo(req: Request) -> Response {
 /// The topic of `/bench/ws/broadcast`: messages framed once for every socket.
 fn ws_topic() -> &'static Topic<Prepared> {
     static TOPIC: OnceLock<Topic<Prepared>> = OnceLock::new();
-    TOPIC.get_or_init(|| Topic::new(TopicConfig::default()))
+    TOPIC.get_or_init(|| Topic::new(topic_config()))
 }
 
 /// Every message that one socket sends reaches every socket on this route.
 async fn ws_broadcast(req: Request) -> Response {
-    ws::upgrade(&req, WsConfig::default(), |socket| async move {
+    ws::upgrade(&req, ws_config(), |socket| async move {
         let topic = ws_topic();
         let mut subscription = topic.subscribe();
         let (tx, mut rx) = socket.split();
@@ -147,7 +159,7 @@ async fn ws_broadcast(req: Request) -> Response {
 /// The topic of `/bench/publish`, `/bench/events` and `/bench/poll`: numbered messages.
 fn text_topic() -> &'static Topic<(u64, String)> {
     static TOPIC: OnceLock<Topic<(u64, String)>> = OnceLock::new();
-    TOPIC.get_or_init(|| Topic::new(TopicConfig::default()))
+    TOPIC.get_or_init(|| Topic::new(topic_config()))
 }
 
 /// Publishes the request body (UTF-8) to the text topic; answers its number.

@@ -76,6 +76,21 @@ struct ServeArgs {
     /// Graceful shutdown deadline, seconds.
     #[arg(long)]
     shutdown_timeout: Option<f64>,
+    /// Largest WebSocket message, bytes.
+    #[arg(long)]
+    ws_max_message: Option<usize>,
+    /// Seconds of quiet before a WebSocket ping (0: none).
+    #[arg(long)]
+    ws_ping_interval: Option<f64>,
+    /// Seconds without a frame before a WebSocket is closed (0: never).
+    #[arg(long)]
+    ws_idle_timeout: Option<f64>,
+    /// Messages a broadcast subscriber may have queued.
+    #[arg(long)]
+    broadcast_queue: Option<usize>,
+    /// What a full subscriber queue does: drop-oldest or close.
+    #[arg(long)]
+    slow_consumer: Option<gyre_server::SlowConsumer>,
 }
 
 /// The TOML file's shape.
@@ -139,6 +154,15 @@ fn config(args: &ServeArgs) -> Result<Config, Error> {
     c.max_headers = args.max_headers.unwrap_or(c.max_headers);
     c.max_request_line = args.max_request_line.unwrap_or(c.max_request_line);
     c.max_connections = args.max_connections.unwrap_or(c.max_connections);
+    if let Some(v) = args.ws_ping_interval {
+        c.ws_ping_interval = secs(v)?;
+    }
+    if let Some(v) = args.ws_idle_timeout {
+        c.ws_idle_timeout = secs(v)?;
+    }
+    c.ws_max_message = args.ws_max_message.unwrap_or(c.ws_max_message);
+    c.broadcast_queue = args.broadcast_queue.unwrap_or(c.broadcast_queue);
+    c.slow_consumer = args.slow_consumer.unwrap_or(c.slow_consumer);
     c.access_log |= args.access_log;
     Ok(c)
 }
@@ -150,7 +174,7 @@ fn serve(args: ServeArgs) -> Result<(), Error> {
         builder = builder.workers(n);
     }
     let rt = builder.build()?;
-    let mut server = Server::new().config(config).metrics_route("/metrics");
+    let mut server = Server::new().config(config.clone()).metrics_route("/metrics");
     server = match &args.root {
         Some(root) => {
             let files = gyre_server::files::ServeDir::new(root)
@@ -162,7 +186,7 @@ fn serve(args: ServeArgs) -> Result<(), Error> {
         }),
     };
     if args.bench_routes {
-        server = bench_routes::add(server);
+        server = bench_routes::add(server, &config);
     }
     let listener = gyre_rt::net::bind_std(args.listen, 4096)
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;

@@ -49,6 +49,43 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// Log one line per request. Default off.
     pub access_log: bool,
+    /// Largest WebSocket message (and frame); larger closes with 1009. Default 1 MiB.
+    pub ws_max_message: usize,
+    /// A WebSocket quiet for this long gets a ping; 0 turns pings off. Default 30 s.
+    #[serde(with = "secs")]
+    pub ws_ping_interval: Duration,
+    /// A WebSocket that sends nothing (not even a pong) for this long is
+    /// closed with 1001; 0 turns it off. Default 75 s.
+    #[serde(with = "secs")]
+    pub ws_idle_timeout: Duration,
+    /// Messages a broadcast subscriber may have queued. Default 256.
+    pub broadcast_queue: usize,
+    /// What a full subscriber queue does: `"drop-oldest"` (the subscriber is
+    /// told how many it missed) or `"close"`. Default `"drop-oldest"`.
+    pub slow_consumer: SlowConsumer,
+}
+
+/// What a broadcast subscriber's full queue does with one more message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SlowConsumer {
+    /// Drop the oldest queued message.
+    #[default]
+    DropOldest,
+    /// Close the subscriber (a WebSocket gets close 1008).
+    Close,
+}
+
+impl std::str::FromStr for SlowConsumer {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "drop-oldest" => Ok(SlowConsumer::DropOldest),
+            "close" => Ok(SlowConsumer::Close),
+            _ => Err(format!("slow consumer policy must be drop-oldest or close, not {s:?}")),
+        }
+    }
 }
 
 impl Default for Config {
@@ -68,6 +105,11 @@ impl Default for Config {
             max_connections: 16_384,
             shutdown_timeout: Duration::from_secs(10),
             access_log: false,
+            ws_max_message: 1 << 20,
+            ws_ping_interval: Duration::from_secs(30),
+            ws_idle_timeout: Duration::from_secs(75),
+            broadcast_queue: 256,
+            slow_consumer: SlowConsumer::DropOldest,
         }
     }
 }
@@ -79,6 +121,31 @@ impl Config {
             max_request_line: self.max_request_line,
             max_head: self.max_head,
             max_headers: self.max_headers,
+        }
+    }
+}
+
+impl Config {
+    /// WebSocket limits and keep-alive from these settings.
+    pub fn ws(&self) -> crate::ws::WsConfig {
+        let nonzero = |d: Duration| (!d.is_zero()).then_some(d);
+        crate::ws::WsConfig {
+            max_frame: self.ws_max_message,
+            max_message: self.ws_max_message,
+            ping_interval: nonzero(self.ws_ping_interval),
+            idle_timeout: nonzero(self.ws_idle_timeout),
+            protocols: Vec::new(),
+        }
+    }
+
+    /// Broadcast topic settings from these settings.
+    pub fn topic(&self) -> gyre_rt::broadcast::TopicConfig {
+        gyre_rt::broadcast::TopicConfig {
+            capacity: self.broadcast_queue.max(1),
+            overflow: match self.slow_consumer {
+                SlowConsumer::DropOldest => gyre_rt::broadcast::Overflow::DropOldest,
+                SlowConsumer::Close => gyre_rt::broadcast::Overflow::Close,
+            },
         }
     }
 }

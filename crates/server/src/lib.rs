@@ -47,7 +47,7 @@ pub mod ws;
 mod server;
 mod upgrade;
 
-pub use config::Config;
+pub use config::{Config, SlowConsumer};
 pub use handler::{BoxFuture, Handler};
 pub use metrics::{Metrics, Reason};
 pub use request::{Body, BodyError, Request};

@@ -169,6 +169,17 @@ impl Metrics {
                 u8::from(s.stalled)
             );
         }
+        let bc = gyre_rt::broadcast::stats();
+        out.push_str("# TYPE gyre_broadcast_published_total counter\n");
+        let _ = writeln!(out, "gyre_broadcast_published_total {}", bc.published);
+        out.push_str("# TYPE gyre_broadcast_delivered_total counter\n");
+        let _ = writeln!(out, "gyre_broadcast_delivered_total {}", bc.delivered);
+        out.push_str("# TYPE gyre_broadcast_dropped_total counter\n");
+        let _ = writeln!(out, "gyre_broadcast_dropped_total {}", bc.dropped);
+        out.push_str("# TYPE gyre_broadcast_slow_closed_total counter\n");
+        let _ = writeln!(out, "gyre_broadcast_slow_closed_total {}", bc.closed_slow);
+        out.push_str("# TYPE gyre_broadcast_subscribers gauge\n");
+        let _ = writeln!(out, "gyre_broadcast_subscribers {}", bc.subscribers);
         let b = rt.blocking_stats();
         out.push_str("# TYPE gyre_blocking_threads gauge\n");
         let _ = writeln!(out, "gyre_blocking_threads {}", b.threads);

@@ -108,7 +108,7 @@ mod tests {
     fn accept_key_matches_the_rfc_example() {
         assert_eq!(
             super::accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
-            "s3pPLMBUf8LaGIg+xXm5xHrCmFo="
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
         );
     }
 }
