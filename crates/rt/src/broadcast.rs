@@ -16,7 +16,7 @@
 //! use gyre_rt::broadcast::{Topic, TopicConfig};
 //! let rt = gyre_rt::Builder::new().workers(2).build().unwrap();
 //! let topic: Topic<&'static str> = Topic::new(TopicConfig::default());
-//! let got = rt.block_on(async move {
+//! let got = rt.block_on_local(move || async move {
 //!     let mut sub = topic.subscribe();
 //!     topic.publish("hello");
 //!     sub.recv().await
@@ -100,6 +100,8 @@ pub struct BroadcastStats {
     pub closed_slow: u64,
     /// Subscribers alive now.
     pub subscribers: u64,
+    /// Batches handed from one thread to another loop (one task each).
+    pub handoffs: u64,
 }
 
 static PUBLISHED: AtomicU64 = AtomicU64::new(0);
@@ -107,6 +109,7 @@ static DELIVERED: AtomicU64 = AtomicU64::new(0);
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 static CLOSED_SLOW: AtomicU64 = AtomicU64::new(0);
 static SUBSCRIBERS: AtomicU64 = AtomicU64::new(0);
+static HANDOFFS: AtomicU64 = AtomicU64::new(0);
 static NEXT_TOPIC: AtomicU64 = AtomicU64::new(1);
 
 /// The process-wide broadcast numbers.
@@ -117,6 +120,7 @@ pub fn stats() -> BroadcastStats {
         dropped: DROPPED.load(Ordering::Relaxed),
         closed_slow: CLOSED_SLOW.load(Ordering::Relaxed),
         subscribers: SUBSCRIBERS.load(Ordering::Relaxed),
+        handoffs: HANDOFFS.load(Ordering::Relaxed),
     }
 }
 
@@ -233,6 +237,7 @@ impl<T: Clone + Send + 'static> Topic<T> {
             } else {
                 shard.pending.lock().expect("topic shard lock").push(m);
                 if !shard.scheduled.swap(true, Ordering::AcqRel) {
+                    HANDOFFS.fetch_add(1, Ordering::Relaxed);
                     let inner = self.inner.clone();
                     bound
                         .handle

@@ -12,12 +12,12 @@ use std::time::Duration;
 
 use gyre_server::ws::{self, Message, WsConfig};
 use gyre_server::{Request, Response, Server};
+use util::ws::{expect_close, frame, handshake, open, read_frame, read_head, KEY};
 use util::{config, TestServer, IO_TIMEOUT};
 
-const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
-const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
-
-fn echo_with(cfg: WsConfig) -> impl Fn(Request) -> std::future::Ready<Response> + Clone + Send + Sync {
+fn echo_with(
+    cfg: WsConfig,
+) -> impl Fn(Request) -> std::future::Ready<Response> + Clone + Send + Sync {
     move |req: Request| {
         std::future::ready(ws::upgrade(&req, cfg.clone(), |mut socket| async move {
             while let Some(m) = socket.recv().await {
@@ -43,91 +43,6 @@ fn server() -> TestServer {
     TestServer::start_with(config(), |s: Server| s.get("/echo", echo_with(small())))
 }
 
-/// A client frame: masked with a fixed key.
-fn frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let mask = [0x37, 0xfa, 0x21, 0x3d];
-    let mut v = vec![if fin { 0x80 } else { 0 } | opcode];
-    match payload.len() {
-        n if n < 126 => v.push(0x80 | n as u8),
-        n if n <= 0xFFFF => {
-            v.push(0x80 | 126);
-            v.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            v.push(0x80 | 127);
-            v.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    v.extend_from_slice(&mask);
-    v.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    v
-}
-
-/// Connects and completes the handshake.
-fn open(server: &TestServer) -> TcpStream {
-    let mut s = TcpStream::connect(server.addr).unwrap();
-    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    s.write_all(handshake("/echo").as_bytes()).unwrap();
-    let head = read_head(&mut s);
-    assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
-    assert!(head.to_lowercase().contains(&format!("sec-websocket-accept: {}", ACCEPT.to_lowercase())), "{head}");
-    s
-}
-
-fn handshake(path: &str) -> String {
-    format!(
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n\
-         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {KEY}\r\n\r\n"
-    )
-}
-
-fn read_head(s: &mut TcpStream) -> String {
-    let mut head = Vec::new();
-    let mut b = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        assert_eq!(s.read(&mut b).unwrap(), 1, "closed in the head: {:?}", String::from_utf8_lossy(&head));
-        head.push(b[0]);
-    }
-    String::from_utf8(head).unwrap()
-}
-
-/// Reads one server frame: (fin, opcode, payload). Server frames are never masked.
-fn read_frame(s: &mut TcpStream) -> (bool, u8, Vec<u8>) {
-    let mut h = [0u8; 2];
-    s.read_exact(&mut h).expect("a frame header");
-    assert_eq!(h[1] & 0x80, 0, "server frames are not masked");
-    let len = match h[1] & 0x7F {
-        126 => {
-            let mut l = [0u8; 2];
-            s.read_exact(&mut l).unwrap();
-            u16::from_be_bytes(l) as usize
-        }
-        127 => {
-            let mut l = [0u8; 8];
-            s.read_exact(&mut l).unwrap();
-            u64::from_be_bytes(l) as usize
-        }
-        n => n as usize,
-    };
-    let mut payload = vec![0u8; len];
-    s.read_exact(&mut payload).unwrap();
-    (h[0] & 0x80 != 0, h[0] & 0x0F, payload)
-}
-
-/// Expects a close frame with `code`, then the end of the stream.
-fn expect_close(s: &mut TcpStream, code: u16) {
-    let (fin, op, payload) = read_frame(s);
-    assert!(fin);
-    assert_eq!(op, 0x8, "expected a close frame, got opcode {op} {:?}", String::from_utf8_lossy(&payload));
-    assert!(payload.len() >= 2, "close without a code");
-    let got = u16::from_be_bytes([payload[0], payload[1]]);
-    assert_eq!(got, code, "close reason: {:?}", String::from_utf8_lossy(&payload[2..]));
-    // After its close, the server closes the TCP connection (RFC 6455 §7.1.1);
-    // it may still read what we send meanwhile.
-    let mut rest = Vec::new();
-    let _ = s.read_to_end(&mut rest);
-}
-
 fn refused_with(bytes: &[u8], code: u16) {
     let server = server();
     let mut s = open(&server);
@@ -147,7 +62,8 @@ fn handshake_answers_101_and_echoes() {
     s.write_all(&frame(true, 0x2, &big)).unwrap();
     assert_eq!(read_frame(&mut s).2, big);
     // Client close: the server answers with the same code.
-    s.write_all(&frame(true, 0x8, &1000u16.to_be_bytes())).unwrap();
+    s.write_all(&frame(true, 0x8, &1000u16.to_be_bytes()))
+        .unwrap();
     expect_close(&mut s, 1000);
 }
 
@@ -177,7 +93,11 @@ fn bad_handshakes_get_clear_errors() {
     assert_eq!(r.header("sec-websocket-version"), Some("13"));
     let plain = server.request(b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(plain.status, 400);
-    assert!(plain.text().contains("Connection: upgrade"), "{}", plain.text());
+    assert!(
+        plain.text().contains("Connection: upgrade"),
+        "{}",
+        plain.text()
+    );
     let short_key = handshake("/echo").replace(KEY, "c2hvcnQ=");
     assert_eq!(server.request(short_key.as_bytes()).status, 400);
 }
@@ -192,7 +112,11 @@ fn fragments_with_control_frames_between_them() {
     bytes.extend(frame(false, 0x0, &[0xC3]));
     bytes.extend(frame(true, 0x0, &[0xA9, b'!']));
     s.write_all(&bytes).unwrap();
-    assert_eq!(read_frame(&mut s), (true, 0xA, b"mid-ping".to_vec()), "the pong comes first");
+    assert_eq!(
+        read_frame(&mut s),
+        (true, 0xA, b"mid-ping".to_vec()),
+        "the pong comes first"
+    );
     assert_eq!(read_frame(&mut s), (true, 0x1, "café!".as_bytes().to_vec()));
 }
 
@@ -290,7 +214,8 @@ fn server_close_handshake_and_vanishing_clients() {
     assert_eq!(&payload[..2], &4001u16.to_be_bytes());
     assert_eq!(&payload[2..], b"done");
     // Answer the close; then the server ends the connection.
-    s.write_all(&frame(true, 0x8, &4001u16.to_be_bytes())).unwrap();
+    s.write_all(&frame(true, 0x8, &4001u16.to_be_bytes()))
+        .unwrap();
     let mut rest = Vec::new();
     s.read_to_end(&mut rest).unwrap();
     assert!(rest.is_empty(), "nothing after the close: {rest:?}");
@@ -304,12 +229,15 @@ fn server_close_handshake_and_vanishing_clients() {
         let f = frame(true, 0x2, &[9; 200]);
         s.write_all(&f[..cut]).unwrap();
         if cut == 100 {
-            socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO)).unwrap();
+            socket2::SockRef::from(&s)
+                .set_linger(Some(Duration::ZERO))
+                .unwrap();
         }
         drop(s);
     }
     assert!(
-        util::wait_until(Duration::from_secs(20), || ended.load(Ordering::SeqCst) == 3),
+        util::wait_until(Duration::from_secs(20), || ended.load(Ordering::SeqCst)
+            == 3),
         "every vanished client ends its handler: {}",
         ended.load(Ordering::SeqCst)
     );
@@ -345,7 +273,11 @@ fn shutdown_closes_sockets_with_1001() {
         let (_, op, payload) = read_frame(s);
         assert_eq!(op, 0x8);
         assert_eq!(&payload[..2], &1001u16.to_be_bytes());
-        s.write_all(&frame(true, 0x8, &1001u16.to_be_bytes())).unwrap();
+        s.write_all(&frame(true, 0x8, &1001u16.to_be_bytes()))
+            .unwrap();
     }
-    assert!(closer.join().unwrap(), "every connection closed within the deadline");
+    assert!(
+        closer.join().unwrap(),
+        "every connection closed within the deadline"
+    );
 }
