@@ -9,6 +9,9 @@ need_apt=()
 command -v curl >/dev/null || need_apt+=(curl)
 command -v valgrind >/dev/null || need_apt+=(valgrind)
 command -v python3 >/dev/null || need_apt+=(python3)
+# The WebSocket interop tests use Python's `websockets` (Debian's package,
+# for the system interpreter).
+/usr/bin/python3 -c "import websockets" 2>/dev/null || need_apt+=(python3-websockets)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "installing: ${need_apt[*]}"
     apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"
