@@ -174,7 +174,9 @@ fn serve(args: ServeArgs) -> Result<(), Error> {
         builder = builder.workers(n);
     }
     let rt = builder.build()?;
-    let mut server = Server::new().config(config.clone()).metrics_route("/metrics");
+    let mut server = Server::new()
+        .config(config.clone())
+        .metrics_route("/metrics");
     server = match &args.root {
         Some(root) => {
             let files = gyre_server::files::ServeDir::new(root)
@@ -191,6 +193,9 @@ fn serve(args: ServeArgs) -> Result<(), Error> {
     let listener = gyre_rt::net::bind_std(args.listen, 4096)
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let running = server.start(rt.handle(), listener)?;
+    if let Some(addr) = running.local_addr() {
+        tracing::info!(target: "gyre::server", "listening on http://{addr}/");
+    }
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGTERM,
