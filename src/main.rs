@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use gyre_chat::ChatSettings;
 use gyre_server::{Config, Server};
 
 /// gyre: an event-driven HTTP server.
@@ -37,7 +38,7 @@ struct ServeArgs {
     /// Log one line per request.
     #[arg(long)]
     access_log: bool,
-    /// Serve the files under this directory (at `/`).
+    /// Serve the files under this directory (at `/`) instead of the chat.
     #[arg(long)]
     root: Option<PathBuf>,
     /// Add the /bench/* routes for benchmarks and demonstrations.
@@ -91,6 +92,18 @@ struct ServeArgs {
     /// What a full subscriber queue does: drop-oldest or close.
     #[arg(long)]
     slow_consumer: Option<gyre_server::SlowConsumer>,
+    /// Chat: messages kept per room.
+    #[arg(long)]
+    chat_history: Option<usize>,
+    /// Chat: most rooms.
+    #[arg(long)]
+    chat_max_rooms: Option<usize>,
+    /// Chat: messages per second one connection may send on average.
+    #[arg(long)]
+    chat_rate: Option<f64>,
+    /// Chat: messages one connection may send at once.
+    #[arg(long)]
+    chat_burst: Option<u32>,
 }
 
 /// The TOML file's shape.
@@ -99,6 +112,19 @@ struct ServeArgs {
 struct FileConfig {
     #[serde(default)]
     server: Config,
+    #[serde(default)]
+    chat: ChatFile,
+}
+
+/// The `[chat]` table of the TOML file.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChatFile {
+    history: Option<usize>,
+    max_rooms: Option<usize>,
+    rate: Option<f64>,
+    burst: Option<u32>,
+    max_text: Option<usize>,
 }
 
 /// Errors of the command line: reported and turned into exit code 1.
@@ -123,17 +149,16 @@ fn secs(v: f64) -> Result<Duration, Error> {
     Ok(Duration::try_from_secs_f64(v)?)
 }
 
-fn config(args: &ServeArgs) -> Result<Config, Error> {
-    let mut c = match &args.config {
+fn config(args: &ServeArgs) -> Result<(Config, ChatSettings), Error> {
+    let file = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            toml::from_str::<FileConfig>(&text)
-                .map_err(|e| format!("{}: {e}", path.display()))?
-                .server
+            toml::from_str::<FileConfig>(&text).map_err(|e| format!("{}: {e}", path.display()))?
         }
-        None => Config::default(),
+        None => FileConfig::default(),
     };
+    let mut c = file.server;
     if let Some(v) = args.header_timeout {
         c.header_timeout = secs(v)?;
     }
@@ -164,11 +189,28 @@ fn config(args: &ServeArgs) -> Result<Config, Error> {
     c.broadcast_queue = args.broadcast_queue.unwrap_or(c.broadcast_queue);
     c.slow_consumer = args.slow_consumer.unwrap_or(c.slow_consumer);
     c.access_log |= args.access_log;
-    Ok(c)
+    let mut chat = ChatSettings {
+        ws: c.ws(),
+        topic: c.topic(),
+        ..ChatSettings::default()
+    };
+    // The chat's messages are small: its WebSocket limit is its own.
+    chat.ws.max_frame = chat.ws.max_frame.min(64 * 1024);
+    chat.ws.max_message = chat.ws.max_message.min(64 * 1024);
+    let f = file.chat;
+    chat.history = args.chat_history.or(f.history).unwrap_or(chat.history);
+    chat.max_rooms = args.chat_max_rooms.or(f.max_rooms).unwrap_or(chat.max_rooms);
+    chat.rate = args.chat_rate.or(f.rate).unwrap_or(chat.rate);
+    chat.burst = args.chat_burst.or(f.burst).unwrap_or(chat.burst);
+    chat.max_text = f.max_text.unwrap_or(chat.max_text);
+    if !(chat.rate > 0.0) || chat.burst == 0 || chat.history == 0 {
+        return Err("chat rate, burst and history must be positive".into());
+    }
+    Ok((c, chat))
 }
 
 fn serve(args: ServeArgs) -> Result<(), Error> {
-    let config = config(&args)?;
+    let (config, chat) = config(&args)?;
     let mut builder = gyre_rt::Builder::new().stall_threshold(Duration::from_millis(args.stall_ms));
     if let Some(n) = args.workers {
         builder = builder.workers(n);
@@ -183,9 +225,7 @@ fn serve(args: ServeArgs) -> Result<(), Error> {
                 .map_err(|e| format!("cannot serve {}: {e}", root.display()))?;
             server.get("/*path", files)
         }
-        None => server.get("/", |_req| async {
-            gyre_server::Response::with_body("text/plain; charset=utf-8", "gyre is running\n")
-        }),
+        None => gyre_chat::Chat::in_process(chat).routes(server),
     };
     if args.bench_routes {
         server = bench_routes::add(server, &config);

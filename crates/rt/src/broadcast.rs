@@ -232,7 +232,9 @@ impl<T: Clone + Send + 'static> Topic<T> {
             } else {
                 message.clone().expect("still here")
             };
-            if here == Some(i) {
+            // In place on this loop, unless messages handed over earlier still
+            // wait for their drain here: then behind them, to keep their order.
+            if here == Some(i) && !shard.scheduled.load(Ordering::Acquire) {
                 self.inner.fan_out(std::iter::once(m));
             } else {
                 shard.pending.lock().expect("topic shard lock").push(m);
