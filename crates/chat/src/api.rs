@@ -39,7 +39,10 @@ struct Post {
 impl<B: Broker> Chat<B> {
     pub(crate) async fn list_rooms(&self) -> Response {
         let rooms = self.broker.rooms().await;
-        json(StatusCode::OK, serde_json::json!({ "rooms": rooms }).to_string())
+        json(
+            StatusCode::OK,
+            serde_json::json!({ "rooms": rooms }).to_string(),
+        )
     }
 
     /// `GET /api/rooms/ROOM/messages?after=ID&wait=S&nick=NICK`.
@@ -72,7 +75,10 @@ impl<B: Broker> Chat<B> {
             Some(_) => Some(self.broker.subscribe(&room)?),
             None => None,
         };
-        let mut history = self.broker.history(&room, after, self.settings.recent).await?;
+        let mut history = self
+            .broker
+            .history(&room, after, self.settings.recent)
+            .await?;
         if let (Some(after), Some(sub)) = (waiting, sub.as_mut()) {
             if history.messages.is_empty() && !history.trimmed {
                 let newer = async {
@@ -88,8 +94,15 @@ impl<B: Broker> Chat<B> {
                         }
                     }
                 };
-                if gyre_rt::time::timeout(wait, newer).await.is_ok() {
-                    history = self.broker.history(&room, Some(after), self.settings.recent).await?;
+                // Shutdown answers at once (with nothing new) rather than hold it up.
+                let waited =
+                    gyre_rt::select(gyre_rt::time::timeout(wait, newer), req.shutdown_signal())
+                        .await;
+                if matches!(waited, gyre_rt::Either::Left(Ok(()))) {
+                    history = self
+                        .broker
+                        .history(&room, Some(after), self.settings.recent)
+                        .await?;
                 }
             }
         }
@@ -110,7 +123,12 @@ impl<B: Broker> Chat<B> {
         };
         let body = match req.body.collect().await {
             Ok(b) => b,
-            Err(e) => return error(&ChatError::new("bad_request", format!("cannot read the body: {e}"))),
+            Err(e) => {
+                return error(&ChatError::new(
+                    "bad_request",
+                    format!("cannot read the body: {e}"),
+                ))
+            }
         };
         let post: Post = match serde_json::from_slice(&body) {
             Ok(p) => p,

@@ -14,7 +14,9 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 /// Adds `/`, `/static/chat.js` and `/static/chat.css`.
 pub(crate) fn routes(server: Server) -> Server {
     server
-        .get("/", |_req| async { asset("text/html; charset=utf-8", INDEX) })
+        .get("/", |_req| async {
+            asset("text/html; charset=utf-8", INDEX)
+        })
         .get("/static/chat.js", |_req| async {
             asset("text/javascript; charset=utf-8", SCRIPT)
         })

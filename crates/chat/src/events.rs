@@ -62,7 +62,10 @@ impl<B: Broker> Chat<B> {
             left: None,
         };
         let json = serde_json::to_string(&present).expect("JSON");
-        for e in [SseEvent::data(json).event("presence"), SseEvent::data("{}").event("ready")] {
+        for e in [
+            SseEvent::data(json).event("presence"),
+            SseEvent::data("{}").event("ready"),
+        ] {
             if events.send(&e).await.is_err() {
                 return;
             }
@@ -70,13 +73,15 @@ impl<B: Broker> Chat<B> {
         loop {
             let event = match sub.recv().await {
                 Ok(e) => e,
-                Err(RecvError::Lagged(_)) => match self.send_sse_history(events, room, Some(last)).await {
-                    Some(l) => {
-                        last = l;
-                        continue;
+                Err(RecvError::Lagged(_)) => {
+                    match self.send_sse_history(events, room, Some(last)).await {
+                        Some(l) => {
+                            last = l;
+                            continue;
+                        }
+                        None => return,
                     }
-                    None => return,
-                },
+                }
                 Err(RecvError::Closed) => return,
             };
             let sse_event = match &event.kind {
@@ -85,7 +90,9 @@ impl<B: Broker> Chat<B> {
                         continue;
                     }
                     last = m.id;
-                    SseEvent::data(event.data.clone()).event("message").id(m.id.to_string())
+                    SseEvent::data(event.data.clone())
+                        .event("message")
+                        .id(m.id.to_string())
                 }
                 EventKind::Presence => SseEvent::data(event.data.clone()).event("presence"),
             };
@@ -96,8 +103,17 @@ impl<B: Broker> Chat<B> {
     }
 
     /// Sends the messages after `after` as events; returns the last id.
-    async fn send_sse_history(&self, events: &EventSender, room: &str, after: Option<u64>) -> Option<u64> {
-        let history = self.broker.history(room, after, self.settings.recent).await.ok()?;
+    async fn send_sse_history(
+        &self,
+        events: &EventSender,
+        room: &str,
+        after: Option<u64>,
+    ) -> Option<u64> {
+        let history = self
+            .broker
+            .history(room, after, self.settings.recent)
+            .await
+            .ok()?;
         if history.trimmed {
             let e = SseEvent::data(r#"{"trimmed":true}"#).event("trimmed");
             events.send(&e).await.ok()?;

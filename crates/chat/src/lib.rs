@@ -130,7 +130,13 @@ impl<B: Broker> Chat<B> {
     /// Adds the page (`/`, `/static/*`) and the API (`/api/*`) to `server`.
     pub fn routes(self: &Arc<Self>, server: Server) -> Server {
         let server = assets::routes(server);
-        let (a, b, c, d, e) = (self.clone(), self.clone(), self.clone(), self.clone(), self.clone());
+        let (a, b, c, d, e) = (
+            self.clone(),
+            self.clone(),
+            self.clone(),
+            self.clone(),
+            self.clone(),
+        );
         server
             .get("/api/rooms", move |_req: Request| {
                 let chat = a.clone();
@@ -200,9 +206,8 @@ fn room_of(req: &Request) -> Result<String, ChatError> {
 fn after_of(req: &Request) -> Result<Option<u64>, ChatError> {
     match req.query_param("after") {
         None => Ok(None),
-        Some(v) => v
-            .parse()
-            .map(Some)
-            .map_err(|_| ChatError::new("bad_request", "after must be a message id (a whole number)")),
+        Some(v) => v.parse().map(Some).map_err(|_| {
+            ChatError::new("bad_request", "after must be a message id (a whole number)")
+        }),
     }
 }

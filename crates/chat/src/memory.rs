@@ -182,7 +182,12 @@ impl Broker for InProcess {
         let first_id = state.log.front().map_or(state.next_id, |m| m.id);
         let history = match after {
             None => History {
-                messages: state.log.iter().skip(state.log.len().saturating_sub(recent)).cloned().collect(),
+                messages: state
+                    .log
+                    .iter()
+                    .skip(state.log.len().saturating_sub(recent))
+                    .cloned()
+                    .collect(),
                 trimmed: false,
                 last_id,
             },
@@ -219,7 +224,9 @@ impl Broker for InProcess {
 
     fn touch(&self, room: &str, nick: &str) {
         if let Ok(r) = self.room(room) {
-            r.presence(nick, |p| p.polled_until = Some(Instant::now() + POLL_PRESENCE));
+            r.presence(nick, |p| {
+                p.polled_until = Some(Instant::now() + POLL_PRESENCE)
+            });
         }
     }
 
@@ -234,7 +241,13 @@ impl Broker for InProcess {
     }
 
     fn rooms(&self) -> impl Future<Output = Vec<RoomInfo>> {
-        let rooms: Vec<Arc<Room>> = self.rooms.lock().expect("rooms lock").values().cloned().collect();
+        let rooms: Vec<Arc<Room>> = self
+            .rooms
+            .lock()
+            .expect("rooms lock")
+            .values()
+            .cloned()
+            .collect();
         let now = Instant::now();
         let mut list: Vec<RoomInfo> = rooms
             .iter()
@@ -280,10 +293,19 @@ mod tests {
         let h = block(b.history("lobby", Some(2), 50)).unwrap();
         assert!(!h.trimmed, "nothing after 2 is gone");
         assert_eq!(ids(h), vec![3, 4, 5]);
-        assert_eq!(ids(block(b.history("lobby", Some(4), 50)).unwrap()), vec![5]);
-        assert_eq!(ids(block(b.history("lobby", Some(9), 50)).unwrap()), Vec::<u64>::new());
+        assert_eq!(
+            ids(block(b.history("lobby", Some(4), 50)).unwrap()),
+            vec![5]
+        );
+        assert_eq!(
+            ids(block(b.history("lobby", Some(9), 50)).unwrap()),
+            Vec::<u64>::new()
+        );
         assert_eq!(ids(block(b.history("lobby", None, 2)).unwrap()), vec![4, 5]);
-        assert_eq!(block(b.history("empty", Some(0), 50)).unwrap(), History::default());
+        assert_eq!(
+            block(b.history("empty", Some(0), 50)).unwrap(),
+            History::default()
+        );
     }
 
     #[test]
@@ -302,12 +324,23 @@ mod tests {
             b2.join("a", "bob");
             assert_eq!(b2.people("a"), vec!["ann", "bob"]);
             b2.leave("a", "ann");
-            assert_eq!(b2.people("a"), vec!["ann", "bob"], "ann has a second connection");
+            assert_eq!(
+                b2.people("a"),
+                vec!["ann", "bob"],
+                "ann has a second connection"
+            );
             b2.leave("a", "ann");
             b2.touch("a", "carl");
             assert_eq!(b2.people("a"), vec!["bob", "carl"]);
             let rooms = b2.rooms().await;
-            assert_eq!(rooms[0], RoomInfo { name: "a".into(), people: 2, last_id: 1 });
+            assert_eq!(
+                rooms[0],
+                RoomInfo {
+                    name: "a".into(),
+                    people: 2,
+                    last_id: 1
+                }
+            );
         });
     }
 }

@@ -207,7 +207,14 @@ mod tests {
         for ok in ["ann", "Zoë", "a.b-c_d", "x", "123456789012345678901234"] {
             assert!(check_nick(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "a b", "<b>", "1234567890123456789012345", "ann\n", "a/b"] {
+        for bad in [
+            "",
+            "a b",
+            "<b>",
+            "1234567890123456789012345",
+            "ann\n",
+            "a/b",
+        ] {
             assert_eq!(check_nick(bad).unwrap_err().code, "invalid_nick", "{bad:?}");
         }
         for ok in ["lobby", "room-1", "a_b", "x"] {
@@ -219,7 +226,11 @@ mod tests {
         assert_eq!(check_text("  hi \n", 10), Ok("hi"));
         assert_eq!(check_text("a\nb\tc", 10), Ok("a\nb\tc"));
         for bad in ["", "   ", "12345678901", "a\u{7}b", "a\rb"] {
-            assert_eq!(check_text(bad, 10).unwrap_err().code, "invalid_text", "{bad:?}");
+            assert_eq!(
+                check_text(bad, 10).unwrap_err().code,
+                "invalid_text",
+                "{bad:?}"
+            );
         }
     }
 

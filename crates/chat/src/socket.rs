@@ -102,7 +102,8 @@ impl<B: Broker> Chat<B> {
                     }
                 }
                 Either::Right(Err(RecvError::Closed)) => {
-                    tx.close(ws::code::POLICY, "too slow to keep up with the room").await;
+                    tx.close(ws::code::POLICY, "too slow to keep up with the room")
+                        .await;
                     break;
                 }
             }
@@ -130,10 +131,21 @@ impl<B: Broker> Chat<B> {
     }
 
     /// Answers one client message: an ack or an error.
-    async fn client_message(&self, room: &str, nick: &str, text: &str, bucket: &mut Bucket) -> String {
+    async fn client_message(
+        &self,
+        room: &str,
+        nick: &str,
+        text: &str,
+        bucket: &mut Bucket,
+    ) -> String {
         let msg: ClientMessage = match serde_json::from_str(text) {
             Ok(m) => m,
-            Err(e) => return error_json(&ChatError::new("bad_request", format!("not a chat message: {e}")), None),
+            Err(e) => {
+                return error_json(
+                    &ChatError::new("bad_request", format!("not a chat message: {e}")),
+                    None,
+                )
+            }
         };
         let reference = msg.reference.map(|mut r| {
             if r.len() > MAX_REF {
@@ -146,11 +158,16 @@ impl<B: Broker> Chat<B> {
             r
         });
         if msg.kind != "say" {
-            let e = ChatError::new("bad_request", format!("unknown message type {:?}", msg.kind));
+            let e = ChatError::new(
+                "bad_request",
+                format!("unknown message type {:?}", msg.kind),
+            );
             return error_json(&e, reference.as_deref());
         }
         let said = self
-            .say(room, nick, &msg.text, |rate, burst| bucket.take(rate, burst, Instant::now()))
+            .say(room, nick, &msg.text, |rate, burst| {
+                bucket.take(rate, burst, Instant::now())
+            })
             .await;
         match said {
             Ok(m) => json!({"type": "ack", "ref": reference, "id": m.id}).to_string(),

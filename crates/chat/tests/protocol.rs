@@ -15,7 +15,7 @@ const TIMEOUT: Duration = Duration::from_secs(20);
 
 struct ChatServer {
     addr: SocketAddr,
-    _running: gyre_server::Running,
+    running: Option<gyre_server::Running>,
     _rt: gyre_rt::Runtime,
 }
 
@@ -29,7 +29,7 @@ fn start(settings: ChatSettings) -> ChatServer {
         .unwrap();
     ChatServer {
         addr: running.local_addr().unwrap(),
-        _running: running,
+        running: Some(running),
         _rt: rt,
     }
 }
@@ -514,4 +514,62 @@ fn rooms_list_people_and_the_page_is_served() {
     );
     let (status, _, _) = http(addr, "GET", "/static/chat.js", "");
     assert_eq!(status, 200);
+}
+
+#[test]
+fn shutdown_ends_every_transport_promptly() {
+    let mut server = start(relaxed());
+    let addr = server.addr;
+    post(addr, "bye", "bot", "one");
+    let poller = std::thread::spawn(move || {
+        http(
+            addr,
+            "GET",
+            "/api/rooms/bye/messages?after=1&wait=25&nick=pol",
+            "",
+        )
+    });
+    let mut socket = ws(addr, "/api/rooms/bye/ws?nick=ann");
+    next_of(&mut socket, "history");
+    let mut events = TcpStream::connect(addr).unwrap();
+    events.set_read_timeout(Some(TIMEOUT)).unwrap();
+    write!(
+        events,
+        "GET /api/rooms/bye/events?nick=sse HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    .unwrap();
+    // Wait until all three are in the room.
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let (_, _, rooms) = http(addr, "GET", "/api/rooms", "");
+        if json(&rooms)["rooms"][0]["people"] == 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not everyone joined: {rooms}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let running = server.running.take().unwrap();
+    let done = std::thread::spawn(move || running.shutdown());
+    // The WebSocket gets 1001; the long poll an empty answer; the event stream its end.
+    let code = loop {
+        match socket.read() {
+            Ok(Message::Close(Some(c))) => break u16::from(c.code),
+            Ok(_) => {}
+            Err(e) => panic!("no close frame: {e}"),
+        }
+    };
+    assert_eq!(code, 1001);
+    let (status, _, body) = poller.join().unwrap();
+    assert_eq!((status, ids(&json(&body)["messages"])), (200, vec![]));
+    let mut rest = Vec::new();
+    events.read_to_end(&mut rest).unwrap();
+    assert!(
+        String::from_utf8_lossy(&rest).ends_with("0\r\n\r\n"),
+        "the stream ended cleanly"
+    );
+    // Within the 10 s deadline, though the long poll asked to wait 25 s.
+    assert!(
+        done.join().unwrap(),
+        "every connection closed within the deadline"
+    );
 }

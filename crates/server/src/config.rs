@@ -83,7 +83,9 @@ impl std::str::FromStr for SlowConsumer {
         match s {
             "drop-oldest" => Ok(SlowConsumer::DropOldest),
             "close" => Ok(SlowConsumer::Close),
-            _ => Err(format!("slow consumer policy must be drop-oldest or close, not {s:?}")),
+            _ => Err(format!(
+                "slow consumer policy must be drop-oldest or close, not {s:?}"
+            )),
         }
     }
 }

@@ -328,6 +328,7 @@ impl Exchange<'_> {
                     body,
                     state: self.shared.state.clone(),
                     peer: Some(self.peer),
+                    local: Some(self.local.clone()),
                 };
                 let previous = set_label(route.label);
                 let response = route.handler.call(request).await;

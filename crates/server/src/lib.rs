@@ -42,10 +42,10 @@ mod metrics;
 mod request;
 mod response;
 pub mod router;
-pub mod sse;
-pub mod ws;
 mod server;
+pub mod sse;
 mod upgrade;
+pub mod ws;
 
 pub use config::{Config, SlowConsumer};
 pub use handler::{BoxFuture, Handler};

@@ -27,6 +27,8 @@ pub struct Request {
     pub(crate) state: Option<Arc<dyn Any + Send + Sync>>,
     /// The peer's address.
     pub(crate) peer: Option<std::net::SocketAddr>,
+    /// The server's state on this loop (its shutdown signal).
+    pub(crate) local: Option<Rc<crate::server::LocalServer>>,
 }
 
 impl Request {
@@ -96,6 +98,21 @@ impl Request {
     /// The peer's address.
     pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
         self.peer
+    }
+
+    /// Whether the server's graceful shutdown has begun.
+    pub fn shutting_down(&self) -> bool {
+        self.local.as_ref().is_some_and(|l| l.shutting_down())
+    }
+
+    /// Completes when the server's graceful shutdown begins. A handler that
+    /// waits long (a long poll) races its wait with this and answers at
+    /// once, so that shutdown need not wait for it.
+    pub async fn shutdown_signal(&self) {
+        match &self.local {
+            Some(l) => l.shutdown_signal().await,
+            None => std::future::pending().await,
+        }
     }
 
     /// The application state of type `T` registered with

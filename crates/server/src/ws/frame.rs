@@ -86,7 +86,9 @@ pub fn parse(buf: &[u8], max_len: u64) -> Result<Option<Header>, FrameError> {
     }
     let (b0, b1) = (buf[0], buf[1]);
     if b0 & 0x70 != 0 {
-        return Err(FrameError::Protocol("reserved bits set (no extension was negotiated)"));
+        return Err(FrameError::Protocol(
+            "reserved bits set (no extension was negotiated)",
+        ));
     }
     let fin = b0 & 0x80 != 0;
     let opcode = Opcode::from_bits(b0 & 0x0F).ok_or(FrameError::Protocol("reserved opcode"))?;
@@ -215,7 +217,11 @@ mod tests {
             let frame = masked(true, 0x2, &payload, [1, 2, 3, 4]);
             for cut in [0, 1, frame.len().min(3), frame.len().min(9)] {
                 if cut < frame.len() - len {
-                    assert_eq!(parse(&frame[..cut], u64::MAX), Ok(None), "len {len} cut {cut}");
+                    assert_eq!(
+                        parse(&frame[..cut], u64::MAX),
+                        Ok(None),
+                        "len {len} cut {cut}"
+                    );
                 }
             }
             let h = parse(&frame, u64::MAX).unwrap().unwrap();
@@ -233,12 +239,30 @@ mod tests {
     #[test]
     fn refuses_what_the_rfc_forbids() {
         let p = |bytes: &[u8]| parse(bytes, 1 << 20);
-        assert!(matches!(p(&[0x81, 0x05]), Err(FrameError::Protocol(_))), "unmasked");
-        assert!(matches!(p(&[0xC1, 0x80, 0, 0, 0, 0]), Err(FrameError::Protocol(_))), "rsv1");
-        assert!(matches!(p(&[0x83, 0x80, 0, 0, 0, 0]), Err(FrameError::Protocol(_))), "opcode 3");
-        assert!(matches!(p(&[0x09, 0x80, 0, 0, 0, 0]), Err(FrameError::Protocol(_))), "fragmented ping");
-        assert!(matches!(p(&[0x89, 0xFE, 0, 126]), Err(FrameError::Protocol(_))), "long ping");
-        assert!(matches!(p(&[0x82, 0xFE, 0, 5]), Err(FrameError::Protocol(_))), "non-minimal 16");
+        assert!(
+            matches!(p(&[0x81, 0x05]), Err(FrameError::Protocol(_))),
+            "unmasked"
+        );
+        assert!(
+            matches!(p(&[0xC1, 0x80, 0, 0, 0, 0]), Err(FrameError::Protocol(_))),
+            "rsv1"
+        );
+        assert!(
+            matches!(p(&[0x83, 0x80, 0, 0, 0, 0]), Err(FrameError::Protocol(_))),
+            "opcode 3"
+        );
+        assert!(
+            matches!(p(&[0x09, 0x80, 0, 0, 0, 0]), Err(FrameError::Protocol(_))),
+            "fragmented ping"
+        );
+        assert!(
+            matches!(p(&[0x89, 0xFE, 0, 126]), Err(FrameError::Protocol(_))),
+            "long ping"
+        );
+        assert!(
+            matches!(p(&[0x82, 0xFE, 0, 5]), Err(FrameError::Protocol(_))),
+            "non-minimal 16"
+        );
         let mut big = vec![0x82, 0xFF];
         big.extend_from_slice(&(1u64 << 63).to_be_bytes());
         assert!(matches!(p(&big), Err(FrameError::Protocol(_))), "top bit");

@@ -271,7 +271,9 @@ impl Inner {
                     if let Message::Ping(payload) = &m {
                         let mut out = BytesMut::new();
                         frame::encode(&mut out, true, Opcode::Pong, payload);
-                        if self.state.get() != State::Closed && self.send_encoded(&out).await.is_err() {
+                        if self.state.get() != State::Closed
+                            && self.send_encoded(&out).await.is_err()
+                        {
                             self.state.set(State::Closed);
                         }
                     }
@@ -350,7 +352,9 @@ impl Inner {
                         Err(FrameError::TooBig) => {
                             return Err(Stop::Fail(code::TOO_BIG, "frame too big"))
                         }
-                        Err(FrameError::Protocol(why)) => return Err(Stop::Fail(code::PROTOCOL, why)),
+                        Err(FrameError::Protocol(why)) => {
+                            return Err(Stop::Fail(code::PROTOCOL, why))
+                        }
                     };
                     rbuf.consume(h.header_len);
                     self.start_frame(&h)?;
@@ -397,7 +401,10 @@ impl Inner {
         match h.opcode {
             Opcode::Text | Opcode::Binary => {
                 if m.is_some() {
-                    return Err(Stop::Fail(code::PROTOCOL, "new message before the last one ended"));
+                    return Err(Stop::Fail(
+                        code::PROTOCOL,
+                        "new message before the last one ended",
+                    ));
                 }
                 if h.len > self.config.max_message as u64 {
                     return Err(Stop::Fail(code::TOO_BIG, "message too big"));
@@ -435,10 +442,15 @@ impl Inner {
         if !h.fin {
             return Ok(None);
         }
-        let mut m = self.message.borrow_mut().take().expect("a data frame has a message");
+        let mut m = self
+            .message
+            .borrow_mut()
+            .take()
+            .expect("a data frame has a message");
         if m.text {
             check_utf8(&mut m, true)?;
-            let text = String::from_utf8(m.data).map_err(|_| Stop::Fail(code::INVALID_DATA, "text is not UTF-8"))?;
+            let text = String::from_utf8(m.data)
+                .map_err(|_| Stop::Fail(code::INVALID_DATA, "text is not UTF-8"))?;
             Ok(Some(Event::Message(Message::Text(text))))
         } else {
             Ok(Some(Event::Message(Message::Binary(m.data.into()))))
@@ -451,7 +463,9 @@ impl Inner {
         let deadline = self.next_deadline();
         let readable = pin!(self.up.io.stream.readable());
         let shutdown = pin!(self.up.shutdown_signal());
-        let mut timer = pin!(deadline.map(|d| gyre_rt::time::sleep(d.saturating_duration_since(Instant::now()))));
+        let mut timer = pin!(
+            deadline.map(|d| gyre_rt::time::sleep(d.saturating_duration_since(Instant::now())))
+        );
         let (mut readable, mut shutdown) = (readable, shutdown);
         let woke = poll_fn(|cx| {
             if readable.as_mut().poll(cx).is_ready() {
@@ -514,7 +528,9 @@ impl Inner {
             Message::Ping(b) => (Opcode::Ping, &b[..b.len().min(125)]),
             Message::Pong(b) => (Opcode::Pong, &b[..b.len().min(125)]),
             Message::Close(frame) => {
-                let (code, reason) = frame.as_ref().map_or((code::NORMAL, ""), |f| (f.code, f.reason.as_str()));
+                let (code, reason) = frame
+                    .as_ref()
+                    .map_or((code::NORMAL, ""), |f| (f.code, f.reason.as_str()));
                 self.start_close(code, reason).await;
                 return Ok(());
             }
@@ -590,7 +606,10 @@ impl Inner {
                     }
                 }
                 let wait = self.up.write_timeout();
-                if gyre_rt::time::timeout(wait, self.up.io.stream.writable()).await.is_err() {
+                if gyre_rt::time::timeout(wait, self.up.io.stream.writable())
+                    .await
+                    .is_err()
+                {
                     // The peer stopped reading: give up on it.
                     self.state.set(State::Closed);
                     return Err(SendError::Io);
