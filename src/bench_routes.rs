@@ -148,7 +148,8 @@ async fn ws_broadcast(req: Request) -> Response {
                     tracing::debug!("broadcast: a slow socket missed {n} message(s)");
                 }
                 Either::Right(Err(RecvError::Closed)) => {
-                    tx.close(ws::code::POLICY, "too slow for the broadcast").await;
+                    tx.close(ws::code::POLICY, "too slow for the broadcast")
+                        .await;
                     break;
                 }
             }
@@ -167,10 +168,14 @@ async fn publish(mut req: Request) -> Response {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let body = match req.body.collect().await {
         Ok(b) => b,
-        Err(e) => return Response::with_body("text/plain", format!("{e}\n")).status(http::StatusCode::BAD_REQUEST),
+        Err(e) => {
+            return Response::with_body("text/plain", format!("{e}\n"))
+                .status(http::StatusCode::BAD_REQUEST)
+        }
     };
     let Ok(text) = String::from_utf8(body.to_vec()) else {
-        return Response::with_body("text/plain", "the body must be UTF-8\n").status(http::StatusCode::BAD_REQUEST);
+        return Response::with_body("text/plain", "the body must be UTF-8\n")
+            .status(http::StatusCode::BAD_REQUEST);
     };
     let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     text_topic().publish((id, text));
@@ -210,7 +215,8 @@ async fn poll(req: Request) -> Response {
             http::header::HeaderName::from_static("x-message-id"),
             &id.to_string(),
         ),
-        Ok(Err(e)) => Response::with_body("text/plain", format!("{e}\n")).status(http::StatusCode::SERVICE_UNAVAILABLE),
+        Ok(Err(e)) => Response::with_body("text/plain", format!("{e}\n"))
+            .status(http::StatusCode::SERVICE_UNAVAILABLE),
         Err(_) => Response::new(http::StatusCode::NO_CONTENT),
     }
 }

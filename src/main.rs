@@ -199,11 +199,14 @@ fn config(args: &ServeArgs) -> Result<(Config, ChatSettings), Error> {
     chat.ws.max_message = chat.ws.max_message.min(64 * 1024);
     let f = file.chat;
     chat.history = args.chat_history.or(f.history).unwrap_or(chat.history);
-    chat.max_rooms = args.chat_max_rooms.or(f.max_rooms).unwrap_or(chat.max_rooms);
+    chat.max_rooms = args
+        .chat_max_rooms
+        .or(f.max_rooms)
+        .unwrap_or(chat.max_rooms);
     chat.rate = args.chat_rate.or(f.rate).unwrap_or(chat.rate);
     chat.burst = args.chat_burst.or(f.burst).unwrap_or(chat.burst);
     chat.max_text = f.max_text.unwrap_or(chat.max_text);
-    if !(chat.rate > 0.0) || chat.burst == 0 || chat.history == 0 {
+    if !chat.rate.is_finite() || chat.rate <= 0.0 || chat.burst == 0 || chat.history == 0 {
         return Err("chat rate, burst and history must be positive".into());
     }
     Ok((c, chat))

@@ -504,6 +504,9 @@ impl Exchange<'_> {
                 keep_alive && !cut_by_shutdown && self.io.body_end.get() == BodyEnd::Finished
             }
             Rest::Upgrade(on_upgrade) => {
+                // The new protocol takes buffers when it needs them: an idle
+                // upgraded connection holds none.
+                self.io.release_buffers();
                 (on_upgrade.0)(crate::Upgraded::new(self.io.clone(), self.local.clone())).await;
                 false
             }

@@ -154,7 +154,7 @@ fn invalid_utf8_closes_with_1007() {
     refused_with(&frame(true, 0x1, &[b'o', b'k', 0xFF]), 1007);
     // Invalid across fragments: found at the first bad byte, before the end.
     let mut split = frame(false, 0x1, &[0xC3]);
-    split.extend(frame(false, 0x0, &[b'a']));
+    split.extend(frame(false, 0x0, b"a"));
     refused_with(&split, 1007);
     // A character cut off by the message's end.
     refused_with(&frame(true, 0x1, &[b'a', 0xE2, 0x82]), 1007);

@@ -32,7 +32,7 @@ where
 {
     let key = match check(req) {
         Ok(key) => key,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     let protocol = choose_protocol(req, &config.protocols);
     let mut response = Response::upgrade("websocket", move |up| async move {
@@ -52,9 +52,11 @@ where
 }
 
 /// The request's key, or the response refusing it.
-fn check(req: &Request) -> Result<String, Response> {
+fn check(req: &Request) -> Result<String, Box<Response>> {
     let bad = |why: &'static str| {
-        Err(Response::with_body("text/plain; charset=utf-8", why).status(StatusCode::BAD_REQUEST))
+        Err(Box::new(
+            Response::with_body("text/plain; charset=utf-8", why).status(StatusCode::BAD_REQUEST),
+        ))
     };
     if req.method() != Method::GET {
         return bad("a WebSocket handshake is a GET request\n");
@@ -66,12 +68,14 @@ fn check(req: &Request) -> Result<String, Response> {
         return bad("a WebSocket handshake needs `Upgrade: websocket`\n");
     }
     if req.header("sec-websocket-version") != Some(b"13") {
-        return Err(Response::with_body(
-            "text/plain; charset=utf-8",
-            "unsupported WebSocket version: this server speaks version 13\n",
-        )
-        .status(StatusCode::UPGRADE_REQUIRED)
-        .header(HeaderName::from_static("sec-websocket-version"), "13"));
+        return Err(Box::new(
+            Response::with_body(
+                "text/plain; charset=utf-8",
+                "unsupported WebSocket version: this server speaks version 13\n",
+            )
+            .status(StatusCode::UPGRADE_REQUIRED)
+            .header(HeaderName::from_static("sec-websocket-version"), "13"),
+        ));
     }
     let key = req.header("sec-websocket-key").unwrap_or_default();
     let decoded = base64::engine::general_purpose::STANDARD.decode(key.trim_ascii());

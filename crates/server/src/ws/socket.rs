@@ -256,54 +256,50 @@ impl WsSender {
 
 impl Inner {
     async fn recv(&self) -> Option<Message> {
-        loop {
-            if self.state.get() == State::Closed {
-                return None;
+        if self.state.get() == State::Closed {
+            return None;
+        }
+        let budget = self.budget.get() + 1;
+        self.budget.set(budget);
+        if budget >= RECV_BUDGET {
+            self.budget.set(0);
+            gyre_rt::yield_now().await;
+        }
+        match self.read_event().await {
+            Ok(Event::Message(m)) => {
+                if let Message::Ping(payload) = &m {
+                    let mut out = BytesMut::new();
+                    frame::encode(&mut out, true, Opcode::Pong, payload);
+                    if self.state.get() != State::Closed && self.send_encoded(&out).await.is_err() {
+                        self.state.set(State::Closed);
+                    }
+                }
+                Some(m)
             }
-            let budget = self.budget.get() + 1;
-            self.budget.set(budget);
-            if budget >= RECV_BUDGET {
-                self.budget.set(0);
-                gyre_rt::yield_now().await;
+            Ok(Event::PeerClosed(frame)) => {
+                if self.state.get() == State::Open {
+                    let code = frame.as_ref().map_or(code::NORMAL, |f| f.code);
+                    self.close_code.set(Some(code));
+                    let mut out = BytesMut::new();
+                    frame::encode(&mut out, true, Opcode::Close, &code.to_be_bytes());
+                    let _ = self.write_now(&out).await;
+                }
+                self.state.set(State::Closed);
+                Some(Message::Close(frame))
             }
-            match self.read_event().await {
-                Ok(Event::Message(m)) => {
-                    if let Message::Ping(payload) = &m {
-                        let mut out = BytesMut::new();
-                        frame::encode(&mut out, true, Opcode::Pong, payload);
-                        if self.state.get() != State::Closed
-                            && self.send_encoded(&out).await.is_err()
-                        {
-                            self.state.set(State::Closed);
-                        }
-                    }
-                    return Some(m);
+            Err(Stop::Fail(code, reason)) => {
+                tracing::debug!(target: "gyre::ws", "closing with {code}: {reason}");
+                self.start_close(code, reason).await;
+                if code == code::GOING_AWAY {
+                    // Shutdown or idle: give the peer a moment to answer.
+                    self.finish_close().await;
                 }
-                Ok(Event::PeerClosed(frame)) => {
-                    if self.state.get() == State::Open {
-                        let code = frame.as_ref().map_or(code::NORMAL, |f| f.code);
-                        self.close_code.set(Some(code));
-                        let mut out = BytesMut::new();
-                        frame::encode(&mut out, true, Opcode::Close, &code.to_be_bytes());
-                        let _ = self.write_now(&out).await;
-                    }
-                    self.state.set(State::Closed);
-                    return Some(Message::Close(frame));
-                }
-                Err(Stop::Fail(code, reason)) => {
-                    tracing::debug!(target: "gyre::ws", "closing with {code}: {reason}");
-                    self.start_close(code, reason).await;
-                    if code == code::GOING_AWAY {
-                        // Shutdown or idle: give the peer a moment to answer.
-                        self.finish_close().await;
-                    }
-                    self.state.set(State::Closed);
-                    return None;
-                }
-                Err(Stop::Gone) => {
-                    self.state.set(State::Closed);
-                    return None;
-                }
+                self.state.set(State::Closed);
+                None
+            }
+            Err(Stop::Gone) => {
+                self.state.set(State::Closed);
+                None
             }
         }
     }
