@@ -12,9 +12,17 @@ command -v python3 >/dev/null || need_apt+=(python3)
 # The WebSocket interop tests use Python's `websockets` (Debian's package,
 # for the system interpreter).
 /usr/bin/python3 -c "import websockets" 2>/dev/null || need_apt+=(python3-websockets)
+# The browser test drives Debian's Chromium from Node (playwright-core).
+command -v chromium >/dev/null || need_apt+=(chromium)
+command -v node >/dev/null || need_apt+=(nodejs)
+command -v npm >/dev/null || need_apt+=(npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "installing: ${need_apt[*]}"
     apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"
+fi
+
+if [ ! -d tests/browser/node_modules ]; then
+    (cd tests/browser && npm ci --no-audit --no-fund)
 fi
 
 # Tests that open thousands of sockets need more than the usual 1024 files.

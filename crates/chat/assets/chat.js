@@ -29,8 +29,11 @@
   const READY_TIMEOUT = 15000; // a connection that has not delivered history by then failed
   const POLL_WAIT = 25;
   const ROOMS_REFRESH = 4000;
+  const MAX_ROOMS_SHOWN = 100;
   const MAX_SHOWN = 1000; // messages kept in the page per room
-  const FATAL_CODES = new Set(['invalid_nick', 'invalid_room', 'too_many_rooms']);
+  // Refusals that retrying cannot fix. Others (too_many_rooms, rate_limited,
+  // unavailable) are retried with backoff.
+  const FATAL_CODES = new Set(['invalid_nick', 'invalid_room', 'bad_request']);
   const STORE_NICK = 'gyre.chat.nick';
 
   const params = new URLSearchParams(location.search);
@@ -47,6 +50,7 @@
     attempt: 0, // reconnect attempts since the last good connection
     conn: null, // the live connection, if any
     everConnected: false,
+    reason: null, // why the server closed us, when it said
     retryTimer: null,
     retryAt: 0,
     countdownTimer: null,
@@ -111,7 +115,9 @@
     ui.status.dataset.state = s;
     ui.status.dataset.transport = state.transport;
     ui.statusText.textContent = text;
-    ui.retryNow.hidden = !(s === 'disconnected' && state.retryTimer);
+    ui.status.classList.toggle('idle', s === 'disconnected' && !state.room);
+    document.body.dataset.conn = s;
+    ui.retryNow.hidden = !(s === 'disconnected' && state.room && !state.conn);
     ui.transportLabel.textContent = state.room ? `via ${TRANSPORT_NAMES[state.transport]}${forced ? ' (forced)' : ''}` : '';
     updateComposer();
   }
@@ -283,8 +289,9 @@
     conn.sawPresence = true;
     const view = viewOf(conn.room);
     setPeople(view, p.people);
-    if (typeof p.joined === 'string') notice(view, `${p.joined} joined`, 'presence-notice');
-    if (typeof p.left === 'string') notice(view, `${p.left} left`, 'presence-notice');
+    // Our own comings and goings are told by the status line.
+    if (typeof p.joined === 'string' && p.joined !== conn.nick) notice(view, `${p.joined} joined`, 'presence-notice');
+    if (typeof p.left === 'string' && p.left !== conn.nick) notice(view, `${p.left} left`, 'presence-notice');
   }
 
   // ---------------------------------------------------------------- rooms list
@@ -305,7 +312,10 @@
     const rooms = roomsList.filter((r) => r && typeof r.name === 'string').slice();
     if (state.room && !rooms.some((r) => r.name === state.room)) rooms.push({ name: state.room, people: viewOf(state.room).people.length });
     rooms.sort((a, b) => (b.people || 0) - (a.people || 0) || a.name.localeCompare(b.name));
-    const items = rooms.map((r) => {
+    // The busiest rooms (and ours); the rest can be joined by name.
+    const shown = rooms.slice(0, MAX_ROOMS_SHOWN);
+    if (state.room && !shown.some((r) => r.name === state.room)) shown.push(rooms.find((r) => r.name === state.room));
+    const items = shown.map((r) => {
       const li = h('li', { 'data-testid': 'room', 'data-room': r.name });
       const b = h('button', { type: 'button', 'aria-current': r.name === state.room ? 'true' : null, title: `Join ${r.name}` });
       const n = Number.isFinite(r.people) ? r.people : 0;
@@ -315,6 +325,7 @@
       return li;
     });
     if (!items.length) items.push(h('li', { class: 'empty-list' }, 'No rooms yet: create one.'));
+    if (rooms.length > shown.length) items.push(h('li', { class: 'empty-list' }, `and ${rooms.length - shown.length} more: type a name to join one`));
     ui.rooms.replaceChildren(...items);
   }
 
@@ -331,6 +342,7 @@
     state.conn = conn;
     setStatus('connecting', `${state.everConnected ? 'reconnecting' : 'connecting'} via ${TRANSPORT_NAMES[t]}…`);
     const after = view.lastId > 0 ? view.lastId : null;
+    conn.after = after;
     conn.timers.push(setTimeout(() => { if (live(conn) && !conn.ready) down(conn, 'timed out'); }, READY_TIMEOUT));
     if (t === 'ws') openWs(conn, after);
     else if (t === 'sse') openSse(conn, after);
@@ -354,12 +366,40 @@
     state.everConnected = true;
     state.failures = 0;
     state.attempt = 0;
+    state.reason = null;
     setStatus('connected', `connected via ${TRANSPORT_NAMES[conn.t]}`);
     if (was && conn.reconnect) notice(view, 'reconnected', 'connection-notice');
+    if (conn.reconnect && conn.t !== 'poll') checkRestart(conn, conn.after);
     // WebSocket and SSE announce who is here with a presence event; if none
     // came, ask once.
     if (conn.t !== 'poll') conn.timers.push(setTimeout(() => { if (live(conn) && !conn.sawPresence) fetchPeople(conn); }, 1500));
     refreshRooms();
+  }
+
+  // Message ids live in the server's memory: a restarted server numbers from
+  // 1 again, and everything new would look like a duplicate. When the room's
+  // last id is below the one we resumed after, start the room over.
+  async function checkRestart(conn, after) {
+    try {
+      const res = await fetch(`${roomPath(conn.room)}/messages?after=${after}`, { cache: 'no-store' });
+      const body = await res.json();
+      if (res.ok && live(conn)) noticeRestart(conn, body.last_id, after);
+    } catch (_) { /* the next reconnect checks again */ }
+  }
+
+  function noticeRestart(conn, serverLastId, after) {
+    if (!Number.isSafeInteger(serverLastId) || !(serverLastId < after)) return false;
+    const view = viewOf(conn.room);
+    notice(view, 'the server restarted: the conversation starts over', 'restart-notice');
+    view.lastId = 0;
+    view.synced = false;
+    view.jumpOk = false;
+    view.trimmed = false;
+    view.buffer.clear();
+    if (view.room === state.room) ui.trimmed.hidden = true;
+    closeConn(conn);
+    connect();
+    return true;
   }
 
   async function fetchPeople(conn) {
@@ -373,16 +413,20 @@
   // A connection ended. Reconnect with backoff; fall back to the next
   // transport when this one fails twice in a row before delivering history
   // while the server answers plain HTTP.
-  function down(conn, reason) {
+  //
+  // `serverSide`: the server answered and said why (rooms full, shutting
+  // down, ...): not the transport's fault, so no fallback for it.
+  function down(conn, reason, serverSide) {
     if (!live(conn)) return;
     const wasReady = conn.ready;
     closeConn(conn);
     failUnconfirmed(conn);
+    state.reason = serverSide ? reason : null;
     if (wasReady) {
       state.failures = 0;
       const view = viewOf(conn.room);
       notice(view, `connection lost (${reason})`, 'connection-notice');
-    } else {
+    } else if (!serverSide) {
       state.failures++;
     }
     if (!forced && !wasReady && state.failures >= 2 && state.transport !== 'poll') {
@@ -412,7 +456,7 @@
     }
   }
 
-  // The server refused us (bad nickname or room, too many rooms): no retry.
+  // The server refused us (bad nickname or room): no automatic retry.
   function fatal(conn, message, code) {
     if (!live(conn)) return;
     closeConn(conn);
@@ -429,7 +473,7 @@
     state.attempt++;
     state.retryAt = Date.now() + delay;
     state.retryTimer = setTimeout(() => { state.retryTimer = null; connect(); }, delay);
-    const lead = wasReady || state.everConnected ? 'connection lost' : 'cannot connect';
+    const lead = (wasReady || state.everConnected ? 'connection lost' : 'cannot connect') + (state.reason ? ` (${state.reason})` : '');
     const tick = () => {
       const left = Math.max(0, state.retryAt - Date.now());
       const secs = left < 1000 ? (left / 1000).toFixed(1) : String(Math.round(left / 1000));
@@ -447,7 +491,7 @@
   }
 
   function retryNow() {
-    if (state.retryTimer && !state.conn) { clearRetry(); state.attempt = 0; connect(); }
+    if (state.room && state.nick && !state.conn) { clearRetry(); state.attempt = 0; connect(); }
   }
 
   // ------------------------------------------------------------- WebSocket
@@ -485,8 +529,12 @@
     };
     ws.onclose = (ev) => {
       if (!live(conn)) return;
-      if (ev.code === 1008) { fatal(conn, ev.reason || 'the server refused the connection', null); return; }
-      down(conn, ev.code === 1006 ? 'closed abnormally' : `closed, code ${ev.code}${ev.reason ? ': ' + ev.reason : ''}`);
+      // 1008 before the history: the nickname or room was refused. After
+      // it (e.g. "too slow to keep up"), and 1011/1013 (server trouble, try
+      // again later): reconnect, but it is not the transport failing.
+      if (ev.code === 1008 && !conn.ready) { fatal(conn, ev.reason || 'the server refused the connection', null); return; }
+      const serverSide = [1008, 1011, 1013].includes(ev.code) || (ev.code === 1001 && !!ev.reason);
+      down(conn, ev.code === 1006 ? 'closed abnormally' : (ev.reason || `closed, code ${ev.code}`), serverSide);
     };
   }
 
@@ -516,22 +564,29 @@
       if (conn.ready) { down(conn, 'stream ended'); return; }
       // EventSource hides the HTTP answer: ask the same question with a plain
       // GET to tell a refusal (bad nickname, ...) from a failing transport.
-      explainRefusal(conn).then((err) => {
+      explainRefusal(conn, es.url).then((err) => {
         if (!live(conn)) return;
-        if (err) fatal(conn, err.message, err.code); else down(conn, 'event stream failed');
+        if (!err) down(conn, 'event stream failed');
+        else if (FATAL_CODES.has(err.code)) fatal(conn, err.message, err.code);
+        else down(conn, err.message, true);
       });
     };
   }
 
-  async function explainRefusal(conn) {
+  async function explainRefusal(conn, url) {
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), 5000);
     try {
-      const res = await fetch(`${roomPath(conn.room)}/messages?after=${viewOf(conn.room).lastId}&nick=${encodeURIComponent(conn.nick)}`, { cache: 'no-store' });
-      if (res.ok) return null;
+      const res = await fetch(url, { cache: 'no-store', signal: ac.signal, headers: { accept: 'text/event-stream' } });
+      if (res.ok) return null; // the stream opens: EventSource itself is the trouble
       const body = await res.json();
       const e = body && body.error;
-      return e && FATAL_CODES.has(e.code) ? { code: e.code, message: e.message || e.code } : null;
+      return e && typeof e.code === 'string' ? { code: e.code, message: e.message || e.code } : null;
     } catch (_) {
       return null;
+    } finally {
+      clearTimeout(timer);
+      ac.abort();
     }
   }
 
@@ -544,7 +599,8 @@
     let known = null; // people at the last answer, to tell who joined or left
     while (live(conn)) {
       let q;
-      if (first && !view.synced && view.lastId === 0) q = `?nick=${encodeURIComponent(conn.nick)}`; // the last 50
+      const sentAfter = first && !view.synced && view.lastId === 0 ? null : view.lastId;
+      if (sentAfter === null) q = `?nick=${encodeURIComponent(conn.nick)}`; // the last 50
       else q = `?after=${view.lastId}${first ? '' : `&wait=${POLL_WAIT}`}&nick=${encodeURIComponent(conn.nick)}`;
       const ac = new AbortController();
       const abort = () => ac.abort();
@@ -565,9 +621,10 @@
       if (!res.ok || !body) {
         const e = body && body.error;
         if (e && FATAL_CODES.has(e.code)) fatal(conn, e.message || e.code, e.code);
-        else down(conn, e ? `${e.code}: ${e.message}` : `HTTP ${res.status}`);
+        else down(conn, e ? (e.message || e.code) : `HTTP ${res.status}`, !!e);
         return;
       }
+      if (sentAfter !== null && noticeRestart(conn, body.last_id, sentAfter)) return;
       if (body.trimmed) setTrimmed(view);
       acceptBatch(view, body.messages);
       if (!view.synced && view.lastId === 0 && Number.isSafeInteger(body.last_id) && body.last_id > 0 && !(body.messages || []).length) {
@@ -577,8 +634,8 @@
         conn.sawPresence = true;
         if (known) {
           const now = new Set(body.people);
-          for (const p of body.people) if (!known.has(p)) notice(view, `${p} joined`, 'presence-notice');
-          for (const p of known) if (!now.has(p)) notice(view, `${p} left`, 'presence-notice');
+          for (const p of body.people) if (!known.has(p) && p !== conn.nick) notice(view, `${p} joined`, 'presence-notice');
+          for (const p of known) if (!now.has(p) && p !== conn.nick) notice(view, `${p} left`, 'presence-notice');
         }
         known = new Set(body.people);
         setPeople(view, body.people);
