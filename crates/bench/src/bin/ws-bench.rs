@@ -74,6 +74,7 @@ struct Common {
 /// `idle` options.
 #[derive(Debug, Args)]
 struct IdleArgs {
+    /// Address, connection count, limits.
     #[command(flatten)]
     common: Common,
     /// The server's process id, for VmRSS in /proc/PID/status.
@@ -90,6 +91,7 @@ struct IdleArgs {
 /// `broadcast` options.
 #[derive(Debug, Args)]
 struct BroadcastArgs {
+    /// Address, connection count, limits.
     #[command(flatten)]
     common: Common,
     /// Latency rounds: one message each, timed until every connection has it.
@@ -155,7 +157,10 @@ fn run_idle(a: &IdleArgs) -> Result<bool, String> {
     check_fd_limit(c.conns);
     let deadline_for = |secs: u64| Instant::now() + Duration::from_secs(secs);
     let rss_before = read_vm_rss(a.server_pid)?;
-    println!("server pid {}: VmRSS before = {rss_before} KiB", a.server_pid);
+    println!(
+        "server pid {}: VmRSS before = {rss_before} KiB",
+        a.server_pid
+    );
 
     let mut client = Client::new(c, c.path.as_deref().unwrap_or("/bench/ws/echo"))?;
     let opened = client.open_all(deadline_for(c.timeout_secs));
@@ -609,7 +614,10 @@ impl Conn {
                 Ok(n) => {
                     self.inb.extend_from_slice(&scratch[..n]);
                     self.process(rng, on_msg)?;
-                    if self.state == State::Closed {
+                    // A short read drained the socket's receive queue: more
+                    // data later raises a new edge, so skip the read that
+                    // would only say WouldBlock (one syscall per event).
+                    if self.state == State::Closed || n < scratch.len() {
                         return Ok(());
                     }
                 }
@@ -738,19 +746,27 @@ fn close_code(payload: &[u8]) -> u16 {
 /// All connections, the poll they share, and the counts.
 #[derive(Debug)]
 struct Client {
+    /// The one epoll instance every socket is registered with.
     poll: Poll,
-    /// Taken out while a batch is handled.
+    /// Readiness events; taken out while a batch is handled.
     events: Option<Events>,
+    /// Every connection, indexed by its mio token.
     conns: Vec<Conn>,
+    /// Server address.
     addr: SocketAddr,
+    /// Request path of the upgrade.
     path: String,
+    /// Keys and masks.
     rng: Rng,
+    /// Read buffer shared by all connections.
     scratch: Vec<u8>,
     /// Next connection to start.
     next: usize,
     /// Handshakes in flight, in start order, with their start times.
     inflight: VecDeque<(usize, Instant)>,
+    /// Most handshakes in flight.
     max_inflight: usize,
+    /// Age at which an unfinished handshake fails.
     handshake_timeout: Duration,
     /// Connections whose handshake completed.
     established: usize,
@@ -860,31 +876,21 @@ impl Client {
                 )
                 .as_bytes(),
             );
-            let mut stream = match TcpStream::connect(self.addr) {
-                Ok(s) => s,
-                Err(e) => {
-                    conn.state = State::Failed;
-                    self.failed += 1;
-                    *self
-                        .reasons
-                        .entry(format!("connect: {}", e.kind()))
-                        .or_insert(0) += 1;
-                    continue;
-                }
-            };
-            if let Err(e) = self.poll.registry().register(
-                &mut stream,
-                Token(i),
-                Interest::READABLE | Interest::WRITABLE,
-            ) {
-                conn.state = State::Failed;
-                self.failed += 1;
-                *self.reasons.entry(format!("register: {e}")).or_insert(0) += 1;
-                continue;
-            }
-            conn.stream = Some(stream);
             conn.state = State::Connecting;
             self.inflight.push_back((i, Instant::now()));
+            let registry = self.poll.registry();
+            let stream = TcpStream::connect(self.addr)
+                .map_err(|e| format!("connect: {}", e.kind()))
+                .and_then(|mut s| {
+                    registry
+                        .register(&mut s, Token(i), Interest::READABLE | Interest::WRITABLE)
+                        .map_err(|e| format!("epoll register: {e}"))?;
+                    Ok(s)
+                });
+            match stream {
+                Ok(s) => self.conns[i].stream = Some(s),
+                Err(reason) => self.fail(i, reason),
+            }
         }
     }
 
@@ -969,7 +975,9 @@ impl Client {
             return;
         }
         let res = conn.flush().and_then(|()| {
-            conn.read_ready(&mut self.scratch, &mut self.rng, &mut |data| on_msg(i, data))
+            conn.read_ready(&mut self.scratch, &mut self.rng, &mut |data| {
+                on_msg(i, data)
+            })
         });
         if before == State::Handshaking && self.conns[i].state != State::Handshaking {
             self.established += 1;
@@ -1219,7 +1227,13 @@ fn base64_encode(input: &[u8]) -> String {
 
 /// SHA-1 (FIPS 180-4), for the handshake's accept value only.
 fn sha1(data: &[u8]) -> [u8; 20] {
-    let mut h: [u32; 5] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0];
+    let mut h: [u32; 5] = [
+        0x6745_2301,
+        0xEFCD_AB89,
+        0x98BA_DCFE,
+        0x1032_5476,
+        0xC3D2_E1F0,
+    ];
     let mut msg = data.to_vec();
     let bits = (data.len() as u64).wrapping_mul(8);
     msg.push(0x80);
@@ -1310,11 +1324,15 @@ impl Rng {
 mod tests {
     use super::*;
 
+    /// SHA-1 against the FIPS 180 examples.
     #[test]
     fn sha1_vectors() {
         let hex = |b: [u8; 20]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
         assert_eq!(hex(sha1(b"")), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
-        assert_eq!(hex(sha1(b"abc")), "a9993e364706816aba3e25717850c26c9cd0d89d");
+        assert_eq!(
+            hex(sha1(b"abc")),
+            "a9993e364706816aba3e25717850c26c9cd0d89d"
+        );
         assert_eq!(
             hex(sha1(
                 b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"
@@ -1323,6 +1341,7 @@ mod tests {
         );
     }
 
+    /// base64 against RFC 4648 section 10.
     #[test]
     fn base64_vectors() {
         assert_eq!(base64_encode(b""), "");
@@ -1332,6 +1351,7 @@ mod tests {
         assert_eq!(base64_encode(b"foobar"), "Zm9vYmFy");
     }
 
+    /// The accept value of RFC 6455 section 1.3.
     #[test]
     fn rfc6455_accept_example() {
         assert_eq!(
@@ -1345,7 +1365,10 @@ mod tests {
         assert!(frame[1] & 0x80 != 0, "client frames are masked");
         let (hl, len) = match frame[1] & 0x7f {
             126 => (4, u16::from_be_bytes([frame[2], frame[3]]) as usize),
-            127 => (10, u64::from_be_bytes(frame[2..10].try_into().unwrap()) as usize),
+            127 => (
+                10,
+                u64::from_be_bytes(frame[2..10].try_into().unwrap()) as usize,
+            ),
             n => (2, n as usize),
         };
         let mask = &frame[hl..hl + 4];
@@ -1357,6 +1380,7 @@ mod tests {
         )
     }
 
+    /// Client frames in all three length forms unmask to the payload.
     #[test]
     fn encode_all_length_forms() {
         let mut rng = Rng::from_os();
@@ -1401,6 +1425,7 @@ mod tests {
         (got, c)
     }
 
+    /// Server frames split at every size, fragmented, with a ping inside.
     #[test]
     fn parse_split_and_fragmented() {
         let big: Vec<u8> = (0..70_000).map(|k| b'a' + (k % 26) as u8).collect();
@@ -1425,6 +1450,7 @@ mod tests {
         }
     }
 
+    /// Frames a client must refuse, and incomplete headers.
     #[test]
     fn rejects_bad_frames() {
         assert!(parse_frame_header(&[0x81, 0x85]).is_err()); // masked
@@ -1436,6 +1462,7 @@ mod tests {
         assert_eq!(parse_frame_header(&[0x82, 127, 0, 0, 0]), Ok(None));
     }
 
+    /// The 101 response is checked and its length returned.
     #[test]
     fn handshake_checks() {
         let accept = accept_for("dGhlIHNhbXBsZSBub25jZQ==");
@@ -1449,5 +1476,28 @@ mod tests {
         assert_eq!(check_handshake(&good.as_bytes()[..20], &accept), Ok(None));
         assert!(check_handshake(good.as_bytes(), "nope").is_err());
         assert!(check_handshake(b"HTTP/1.1 404 Not Found\r\n\r\n", &accept).is_err());
+    }
+
+    /// A server close is answered with a masked close carrying its code,
+    /// and ends the connection; in `Closing` it is the clean end.
+    #[test]
+    fn close_frames() {
+        let mut rng = Rng::from_os();
+        let mut c = Conn::new();
+        c.state = State::Open;
+        c.inb = server_frame(true, OP_CLOSE, &1001u16.to_be_bytes());
+        let err = c.process(&mut rng, &mut |_| {}).unwrap_err();
+        assert!(err.contains("1001"), "{err}");
+        let (op, p) = unmask(&c.out);
+        assert_eq!((op, p.as_slice()), (OP_CLOSE, &1001u16.to_be_bytes()[..]));
+
+        let mut c = Conn::new();
+        c.state = State::Closing;
+        c.inb = server_frame(true, OP_TEXT, b"late");
+        c.inb
+            .extend(server_frame(true, OP_CLOSE, &1000u16.to_be_bytes()));
+        let mut got = 0;
+        c.process(&mut rng, &mut |_| got += 1).unwrap();
+        assert_eq!((c.state, got), (State::Closed, 0));
     }
 }
