@@ -58,6 +58,22 @@ pub(crate) fn serve(
     conn.metrics().open.fetch_add(1, Ordering::Relaxed);
     async move {
         conn.run().await;
+        let upgrade = conn.io.upgrade.borrow_mut().take();
+        if let Some(on_upgrade) = upgrade {
+            // The new protocol takes buffers when it needs them: an idle
+            // upgraded connection holds none. It still counts as open
+            // (`conn` goes with it) until it ends.
+            conn.io.release_buffers();
+            let upgraded = crate::Upgraded::new(conn.io.clone(), conn.local.clone());
+            gyre_rt::spawn(async move {
+                (on_upgrade.0)(upgraded).await;
+                if conn.io.flush().await.is_ok() {
+                    Box::pin(linger(&conn.io)).await;
+                }
+            })
+            .detach();
+            return;
+        }
         if conn.io.flush().await.is_ok() {
             Box::pin(linger(&conn.io)).await;
         }
@@ -504,10 +520,10 @@ impl Exchange<'_> {
                 keep_alive && !cut_by_shutdown && self.io.body_end.get() == BodyEnd::Finished
             }
             Rest::Upgrade(on_upgrade) => {
-                // The new protocol takes buffers when it needs them: an idle
-                // upgraded connection holds none.
-                self.io.release_buffers();
-                (on_upgrade.0)(crate::Upgraded::new(self.io.clone(), self.local.clone())).await;
+                // The connection task ends here and the new protocol runs in
+                // a task of its own (see `serve`), so that a long-lived
+                // upgraded connection does not keep this request's state.
+                *self.io.upgrade.borrow_mut() = Some(on_upgrade);
                 false
             }
             Rest::File {

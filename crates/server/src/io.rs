@@ -153,6 +153,9 @@ pub(crate) struct ConnIo {
     pub(crate) continue_owed: Cell<bool>,
     /// Largest the read buffer may grow to (the head limit, at least `READ_BUF`).
     max_read_buf: usize,
+    /// A `101` went out: the protocol that takes the connection over, left
+    /// here for the connection task to hand to a task of its own.
+    pub(crate) upgrade: RefCell<Option<crate::response::OnUpgrade>>,
 }
 
 impl ConnIo {
@@ -167,6 +170,7 @@ impl ConnIo {
             body_end: Cell::new(BodyEnd::Finished),
             continue_owed: Cell::new(false),
             max_read_buf: config.max_head.max(READ_BUF),
+            upgrade: RefCell::new(None),
         }
     }
 

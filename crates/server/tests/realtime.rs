@@ -287,7 +287,10 @@ fn long_polls_wait_without_threads_and_all_get_the_message() {
         "every poll is waiting"
     );
     assert!(
-        server.running().render_metrics().contains("gyre_blocking_busy 0"),
+        server
+            .running()
+            .render_metrics()
+            .contains("gyre_blocking_busy 0"),
         "no thread waits for a poll"
     );
     let said = server.request(b"POST /say HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");

@@ -39,7 +39,7 @@ where
         let socket = WebSocket::new(up, config);
         let closer = socket.closer();
         on_socket(socket).await;
-        closer.finish().await;
+        Box::pin(closer.finish()).await;
     })
     .header(
         HeaderName::from_static("sec-websocket-accept"),

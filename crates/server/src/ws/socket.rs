@@ -289,11 +289,15 @@ impl Inner {
             }
             Err(Stop::Fail(code, reason)) => {
                 tracing::debug!(target: "gyre::ws", "closing with {code}: {reason}");
-                self.start_close(code, reason).await;
-                if code == code::GOING_AWAY {
-                    // Shutdown or idle: give the peer a moment to answer.
-                    self.finish_close().await;
-                }
+                // Boxed, as closing is rare: idle sockets' futures stay small.
+                Box::pin(async {
+                    self.start_close(code, reason).await;
+                    if code == code::GOING_AWAY {
+                        // Shutdown or idle: give the peer a moment to answer.
+                        self.finish_close().await;
+                    }
+                })
+                .await;
                 self.state.set(State::Closed);
                 None
             }
@@ -559,7 +563,8 @@ impl Inner {
             }
         }
         self.out.borrow_mut().extend_from_slice(rest);
-        self.flush().await
+        // Boxed: the rare slow path does not grow every socket's future.
+        Box::pin(self.flush()).await
     }
 
     /// Writes everything queued. One task writes at a time; the queue is the
