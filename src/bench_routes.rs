@@ -140,7 +140,15 @@ async fn ws_broadcast(req: Request) -> Response {
                 }
                 Either::Left(None) => break,
                 Either::Right(Ok(prepared)) => {
-                    if tx.send_prepared(&prepared).await.is_err() {
+                    // Whatever else is queued goes out in the same write.
+                    let mut batch = vec![prepared];
+                    while batch.len() < 64 {
+                        match subscription.try_next() {
+                            Some(p) => batch.push(p),
+                            None => break,
+                        }
+                    }
+                    if tx.send_prepared_all(&batch).await.is_err() {
                         break;
                     }
                 }

@@ -26,6 +26,9 @@ struct ClientMessage {
     reference: Option<String>,
 }
 
+/// Most events sent in one write.
+const BATCH: usize = 64;
+
 /// Longest `ref` echoed back.
 const MAX_REF: usize = 64;
 
@@ -83,13 +86,26 @@ impl<B: Broker> Chat<B> {
                 Either::Left(Some(_)) => {} // ping, pong: handled by the socket
                 Either::Left(None) => break,
                 Either::Right(Ok(event)) => {
-                    if let EventKind::Message(m) = &event.kind {
-                        if m.id <= last {
-                            continue; // already in the history sent
+                    // This event and any others queued behind it go out in one write.
+                    let mut batch = Vec::new();
+                    let mut next = Some(event);
+                    while let Some(event) = next {
+                        match &event.kind {
+                            // Already in the history sent.
+                            EventKind::Message(m) if m.id <= last => {}
+                            EventKind::Message(m) => {
+                                last = m.id;
+                                batch.push(event.frame.clone());
+                            }
+                            EventKind::Presence => batch.push(event.frame.clone()),
                         }
-                        last = m.id;
+                        next = if batch.len() < BATCH {
+                            sub.try_next()
+                        } else {
+                            None
+                        };
                     }
-                    if tx.send_prepared(&event.frame).await.is_err() {
+                    if tx.send_prepared_all(&batch).await.is_err() {
                         break;
                     }
                 }

@@ -421,6 +421,18 @@ impl<T> Subscription<T> {
         }
     }
 
+    /// The next queued message, without waiting, if nothing was missed
+    /// before it (a lag or a close is left for [`recv`](Self::recv) to
+    /// report). For draining a backlog in one go.
+    pub fn try_next(&mut self) -> Option<T> {
+        let mut subs = self.local.subs.borrow_mut();
+        let sub = &mut subs[self.key];
+        if sub.missed > 0 {
+            return None;
+        }
+        sub.queue.pop_front()
+    }
+
     fn poll_recv(&mut self, waker: &Waker) -> Poll<Result<T, RecvError>> {
         let mut subs = self.local.subs.borrow_mut();
         let sub = &mut subs[self.key];

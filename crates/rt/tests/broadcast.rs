@@ -203,3 +203,30 @@ fn dropped_subscribers_are_forgotten() {
     });
     assert_eq!(topic.subscriber_count(), 0);
 }
+
+#[test]
+fn try_next_drains_a_backlog_but_leaves_a_lag_for_recv() {
+    let rt = gyre_rt::Builder::new().workers(1).build().unwrap();
+    rt.block_on_local(|| async {
+        let topic = Topic::new(TopicConfig {
+            capacity: 3,
+            overflow: Overflow::DropOldest,
+        });
+        let mut sub = topic.subscribe();
+        topic.publish(1);
+        topic.publish(2);
+        assert_eq!(
+            (sub.try_next(), sub.try_next(), sub.try_next()),
+            (Some(1), Some(2), None)
+        );
+        for i in 3..=7 {
+            topic.publish(i);
+        }
+        assert_eq!(sub.try_next(), None, "the lag is reported first");
+        assert_eq!(sub.recv().await, Err(RecvError::Lagged(2)));
+        assert_eq!(
+            (sub.try_next(), sub.try_next(), sub.try_next()),
+            (Some(5), Some(6), Some(7))
+        );
+    });
+}

@@ -281,3 +281,28 @@ fn shutdown_closes_sockets_with_1001() {
         "every connection closed within the deadline"
     );
 }
+
+#[test]
+fn prepared_messages_go_out_together_and_intact() {
+    let server = TestServer::start_with(config(), |s: Server| {
+        s.get("/many", |req: Request| async move {
+            ws::upgrade(&req, WsConfig::default(), |socket| async move {
+                let (tx, _rx) = socket.split();
+                let batch = [
+                    ws::Prepared::text("one"),
+                    ws::Prepared::binary(&[2; 300]),
+                    ws::Prepared::text(&"3".repeat(70_000)),
+                ];
+                tx.send_prepared_all(&batch).await.unwrap();
+                tx.send_prepared_all(&[]).await.unwrap();
+                tx.send_prepared_all(&batch[..1]).await.unwrap();
+            })
+        })
+    });
+    let mut s = util::ws::open_at(&server, "/many");
+    assert_eq!(read_frame(&mut s), (true, 0x1, b"one".to_vec()));
+    assert_eq!(read_frame(&mut s), (true, 0x2, vec![2; 300]));
+    assert_eq!(read_frame(&mut s), (true, 0x1, vec![b'3'; 70_000]));
+    assert_eq!(read_frame(&mut s), (true, 0x1, b"one".to_vec()));
+    expect_close(&mut s, 1000);
+}

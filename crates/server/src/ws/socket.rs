@@ -243,6 +243,22 @@ impl WsSender {
         self.inner.send_encoded(&message.0).await
     }
 
+    /// Sends several prepared messages with one write when the socket takes
+    /// them: what a subscriber that fell a few messages behind should do.
+    pub async fn send_prepared_all(&self, messages: &[Prepared]) -> Result<(), SendError> {
+        match messages {
+            [] => Ok(()),
+            [one] => self.inner.send_encoded(&one.0).await,
+            many => {
+                let mut joined = BytesMut::with_capacity(many.iter().map(|m| m.0.len()).sum());
+                for m in many {
+                    joined.extend_from_slice(&m.0);
+                }
+                self.inner.send_encoded(&joined).await
+            }
+        }
+    }
+
     /// Sends a close frame; the receiver then sees the peer's answer and ends.
     pub async fn close(&self, code: u16, reason: &str) {
         self.inner.start_close(code, reason).await;
