@@ -290,8 +290,9 @@
     const view = viewOf(conn.room);
     setPeople(view, p.people);
     // Our own comings and goings are told by the status line.
-    if (typeof p.joined === 'string' && p.joined !== conn.nick) notice(view, `${p.joined} joined`, 'presence-notice');
-    if (typeof p.left === 'string' && p.left !== conn.nick) notice(view, `${p.left} left`, 'presence-notice');
+    // Changes come in batches: `joined` and `left` are lists of nicknames.
+    for (const n of [].concat(p.joined || [])) if (n !== conn.nick) notice(view, `${n} joined`, 'presence-notice');
+    for (const n of [].concat(p.left || [])) if (n !== conn.nick) notice(view, `${n} left`, 'presence-notice');
   }
 
   // ---------------------------------------------------------------- rooms list

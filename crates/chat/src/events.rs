@@ -58,8 +58,8 @@ impl<B: Broker> Chat<B> {
         let people = self.broker.people(room);
         let present = PresenceChange {
             people: &people,
-            joined: None,
-            left: None,
+            joined: &[],
+            left: &[],
         };
         let json = serde_json::to_string(&present).expect("JSON");
         for e in [

@@ -1,7 +1,7 @@
 //! The in-process broker: room logs in memory, events through broadcast
 //! topics that every loop shares.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::future::{ready, Future};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -9,10 +9,16 @@ use std::time::{Duration, Instant};
 use gyre_rt::broadcast::{Subscription, Topic, TopicConfig};
 
 use crate::broker::{Broker, History, RoomInfo};
+#[cfg(test)]
+use crate::model::EventKind;
 use crate::model::{now_ms, ChatError, ChatMessage, Event, PresenceChange};
 
 /// How long a long poller counts as present after its last poll.
 pub const POLL_PRESENCE: Duration = Duration::from_secs(35);
+
+/// Presence changes are gathered for this long and announced in one event:
+/// when 500 people join a room, that is a few events to each, not 500.
+pub const PRESENCE_BATCH: Duration = Duration::from_millis(250);
 
 /// Rooms, logs and presence, all in this process.
 #[derive(Debug)]
@@ -38,6 +44,11 @@ struct RoomState {
     /// The id the next message gets.
     next_id: u64,
     people: BTreeMap<String, Presence>,
+    /// Changes not announced yet.
+    joined: BTreeSet<String>,
+    left: BTreeSet<String>,
+    /// An announcement is due (a task waits [`PRESENCE_BATCH`] to make it).
+    announce_due: bool,
 }
 
 #[derive(Debug, Default)]
@@ -95,46 +106,76 @@ impl InProcess {
 }
 
 impl Room {
-    /// Drops expired pollers and announces each; returns who is present.
-    fn sweep(&self, state: &mut RoomState, now: Instant) -> Vec<String> {
+    /// Drops expired pollers (to be announced); returns who is present.
+    fn sweep(self: &Arc<Self>, state: &mut RoomState, now: Instant) -> Vec<String> {
         let gone: Vec<String> = state
             .people
             .iter()
             .filter(|(_, p)| !p.present(now))
             .map(|(n, _)| n.clone())
             .collect();
-        for nick in &gone {
-            state.people.remove(nick);
+        for nick in gone {
+            state.people.remove(&nick);
+            self.changed(state, nick, false);
         }
-        let people: Vec<String> = state.people.keys().cloned().collect();
-        for nick in &gone {
-            self.announce(&people, None, Some(nick));
-        }
-        people
+        state.people.keys().cloned().collect()
     }
 
-    fn announce(&self, people: &[String], joined: Option<&str>, left: Option<&str>) {
-        let change = PresenceChange {
-            people,
-            joined,
-            left,
+    /// Records that `nick` came or went, to be announced in the next batch.
+    fn changed(self: &Arc<Self>, state: &mut RoomState, nick: String, came: bool) {
+        let (this, other) = if came {
+            (&mut state.joined, &mut state.left)
+        } else {
+            (&mut state.left, &mut state.joined)
         };
+        // Gone and back (or back and gone) within one batch: nothing to say.
+        if !other.remove(&nick) {
+            this.insert(nick);
+        }
+        if !state.announce_due {
+            state.announce_due = true;
+            let room = self.clone();
+            gyre_rt::spawn(async move {
+                gyre_rt::time::sleep(PRESENCE_BATCH).await;
+                room.announce();
+            })
+            .detach();
+        }
+    }
+
+    /// Publishes the gathered presence changes.
+    fn announce(self: &Arc<Self>) {
+        let mut state = self.state.lock().expect("room lock");
+        let people = self.sweep(&mut state, Instant::now());
+        state.announce_due = false;
+        let joined: Vec<String> = std::mem::take(&mut state.joined).into_iter().collect();
+        let left: Vec<String> = std::mem::take(&mut state.left).into_iter().collect();
+        if joined.is_empty() && left.is_empty() {
+            return;
+        }
+        let change = PresenceChange {
+            people: &people,
+            joined: &joined,
+            left: &left,
+        };
+        // Under the room's lock, like messages: every loop sees one order.
         self.topic.publish(Arc::new(Event::presence(&change)));
     }
 
-    /// Updates `nick`'s presence with `f` and announces a change.
-    fn presence(&self, nick: &str, f: impl FnOnce(&mut Presence)) {
+    /// Updates `nick`'s presence with `f`; a change is announced soon after.
+    fn presence(self: &Arc<Self>, nick: &str, f: impl FnOnce(&mut Presence)) {
         let now = Instant::now();
         let mut state = self.state.lock().expect("room lock");
         let was = state.people.get(nick).is_some_and(|p| p.present(now));
         f(state.people.entry(nick.to_owned()).or_default());
         let is = state.people.get(nick).is_some_and(|p| p.present(now));
-        let people = self.sweep(&mut state, now);
-        match (was, is) {
-            (false, true) => self.announce(&people, Some(nick), None),
-            (true, false) => self.announce(&people, None, Some(nick)),
-            _ => {}
+        if !is {
+            state.people.remove(nick);
         }
+        if was != is {
+            self.changed(&mut state, nick.to_owned(), is);
+        }
+        self.sweep(&mut state, now);
     }
 }
 
@@ -341,6 +382,30 @@ mod tests {
                     last_id: 1
                 }
             );
+        });
+    }
+
+    #[test]
+    fn presence_changes_are_announced_in_batches() {
+        let rt = gyre_rt::Builder::new().workers(1).build().unwrap();
+        rt.block_on_local(|| async {
+            let b = InProcess::new(10, 10, TopicConfig::default());
+            let mut sub = b.subscribe("a").unwrap();
+            for nick in ["ann", "bob", "carl"] {
+                b.join("a", nick);
+            }
+            b.leave("a", "bob"); // came and went within the batch: not told
+            let event = sub.recv().await.unwrap();
+            assert!(matches!(event.kind, EventKind::Presence));
+            assert_eq!(
+                event.data,
+                r#"{"people":["ann","carl"],"joined":["ann","carl"]}"#
+            );
+            let more = gyre_rt::time::timeout(PRESENCE_BATCH * 4, sub.recv()).await;
+            assert!(more.is_err(), "one event for the whole batch");
+            b.leave("a", "ann");
+            let event = sub.recv().await.unwrap();
+            assert_eq!(event.data, r#"{"people":["carl"],"left":["ann"]}"#);
         });
     }
 }

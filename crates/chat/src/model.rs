@@ -59,12 +59,12 @@ pub fn tagged<T: Serialize>(kind: &str, value: &T) -> String {
 pub struct PresenceChange<'a> {
     /// Everyone present now, sorted.
     pub people: &'a [String],
-    /// Who joined, if someone did.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub joined: Option<&'a str>,
-    /// Who left, if someone did.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub left: Option<&'a str>,
+    /// Who joined since the last presence event.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub joined: &'a [String],
+    /// Who left since the last presence event.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub left: &'a [String],
 }
 
 impl Event {
@@ -251,9 +251,9 @@ mod tests {
         let people = vec!["ann".to_owned()];
         let p = Event::presence(&PresenceChange {
             people: &people,
-            joined: Some("ann"),
-            left: None,
+            joined: &people,
+            left: &[],
         });
-        assert_eq!(p.data, r#"{"people":["ann"],"joined":"ann"}"#);
+        assert_eq!(p.data, r#"{"people":["ann"],"joined":["ann"]}"#);
     }
 }

@@ -61,8 +61,8 @@ impl<B: Broker> Chat<B> {
         let people = self.broker.people(room);
         let present = PresenceChange {
             people: &people,
-            joined: None,
-            left: None,
+            joined: &[],
+            left: &[],
         };
         if tx.send(tagged("presence", &present)).await.is_err() {
             self.broker.leave(room, nick);
