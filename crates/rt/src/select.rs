@@ -34,7 +34,7 @@ pin_project_lite::pin_project! {
 /// use std::time::Duration;
 /// use gyre_rt::{select, Either};
 /// let rt = gyre_rt::Builder::new().workers(1).build().unwrap();
-/// let first = rt.block_on(async {
+/// let first = rt.block_on_local(|| async {
 ///     let slow = gyre_rt::time::sleep(Duration::from_secs(60));
 ///     let fast = async { 7 };
 ///     select(slow, fast).await
