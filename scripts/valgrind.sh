@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build -q -p gyre-rt --tests
-for name in wake_stress tasks blocking timers; do
+for name in wake_stress tasks blocking timers broadcast; do
     bin=$(ls -t target/debug/deps/${name}-* | grep -v '\.d$' | head -n1)
     echo "valgrind: $bin"
     GYRE_STRESS_SCALE=0.1 valgrind -q --error-exitcode=99 --leak-check=no \
