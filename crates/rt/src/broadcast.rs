@@ -251,10 +251,15 @@ impl<T: Clone + Send + 'static> Topic<T> {
     }
 
     /// A new subscriber on the current loop: it receives every message
-    /// published from now on. Panics off a loop thread.
+    /// published from now on. Panics off a loop thread, or on a loop of
+    /// another runtime than the one the topic is bound to.
     pub fn subscribe(&self) -> Subscription<T> {
         let bound = self.inner.bound_to(Handle::current);
-        let index = crate::current_loop().expect("subscribe on a gyre loop thread");
+        let index = crate::event_loop::try_with_current(|l| {
+            Arc::ptr_eq(&l.runtime, &bound.handle.shared).then_some(l.shared.index)
+        })
+        .flatten()
+        .expect("subscribe on a loop of the runtime the topic is bound to");
         let local = self.inner.local();
         let key = local.subs.borrow_mut().insert(Sub {
             queue: VecDeque::new(),

@@ -1,9 +1,13 @@
-//! WebSocket load client for gyre's `/bench/ws/*` routes: idle memory per
-//! connection, and broadcast fan-out latency and rate.
+//! WebSocket load client for gyre's `/bench/ws/*` routes (idle memory per
+//! connection, broadcast fan-out latency and rate) and for its chat (many
+//! clients in a few rooms, a few of them sending: rates, delivery latency,
+//! order and loss; a Rust counterpart of `scripts/chat-load.py`).
 //!
 //! ```text
 //! ws-bench idle      --addr 127.0.0.1:PORT --conns 15000 --server-pid PID [--hold-secs 5]
 //! ws-bench broadcast --addr 127.0.0.1:PORT --conns 15000 --rounds 20 [--burst 200]
+//! ws-bench chat      --addr 127.0.0.1:PORT --clients 2000 --rooms 4 --senders 40 --rate 2 \
+//!                    --seconds 20 --warmup 3 [--server-pid PID]
 //! ```
 //!
 //! One thread, one mio `Poll`, every socket non-blocking. The RFC 6455 client
@@ -39,13 +43,16 @@ struct Cli {
     mode: Mode,
 }
 
-/// The two measurements.
+/// The measurements.
 #[derive(Debug, Subcommand)]
 enum Mode {
     /// Server memory per idle WebSocket connection (on /bench/ws/echo).
     Idle(IdleArgs),
     /// Fan-out latency and delivery rate on /bench/ws/broadcast.
     Broadcast(BroadcastArgs),
+    /// Chat load: clients in rooms, senders at a steady rate, delivery
+    /// latency, order and loss (the chat's `/api/rooms/ROOM/ws`).
+    Chat(ChatArgs),
 }
 
 /// Options both modes share.
@@ -111,6 +118,7 @@ fn main() -> ExitCode {
     let result = match cli.mode {
         Mode::Idle(a) => run_idle(&a),
         Mode::Broadcast(a) => run_broadcast(&a),
+        Mode::Chat(a) => run_chat(&a),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -754,8 +762,11 @@ struct Client {
     conns: Vec<Conn>,
     /// Server address.
     addr: SocketAddr,
-    /// Request path of the upgrade.
+    /// Request path of the upgrade (for all connections, or as shown in
+    /// the summary when `paths` is set).
     path: String,
+    /// Per-connection request paths, if not empty (indexed like `conns`).
+    paths: Vec<String>,
     /// Keys and masks.
     rng: Rng,
     /// Read buffer shared by all connections.
@@ -789,6 +800,7 @@ impl Client {
             conns: (0..c.conns).map(|_| Conn::new()).collect(),
             addr: c.addr,
             path: path.to_owned(),
+            paths: Vec::new(),
             rng: Rng::from_os(),
             scratch: vec![0; 64 * 1024],
             next: 0,
@@ -866,13 +878,14 @@ impl Client {
             let mut key = [0u8; 16];
             self.rng.fill(&mut key);
             let key = base64_encode(&key);
+            let path = self.paths.get(i).unwrap_or(&self.path);
             let conn = &mut self.conns[i];
             conn.accept = accept_for(&key);
             conn.out.extend_from_slice(
                 format!(
-                    "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                    "GET {path} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
                      Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n",
-                    self.path, self.addr
+                    self.addr
                 )
                 .as_bytes(),
             );

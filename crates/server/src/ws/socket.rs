@@ -21,6 +21,8 @@ use crate::Upgraded;
 
 /// Messages handled in a row before `recv` yields to the loop's other tasks.
 const RECV_BUDGET: u32 = 64;
+/// Most bytes reserved ahead for a message on the strength of its header.
+const RESERVE_MAX: u64 = 64 * 1024;
 /// How long a closing side waits for the peer's close frame.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
@@ -427,7 +429,9 @@ impl Inner {
                 }
                 *m = Some(Assembling {
                     text: h.opcode == Opcode::Text,
-                    data: Vec::with_capacity(h.len as usize),
+                    // Room for what is announced, up to a bound: memory
+                    // follows the bytes that arrive, not a header's promise.
+                    data: Vec::with_capacity(h.len.min(RESERVE_MAX) as usize),
                     utf8_ok: 0,
                 });
             }
@@ -438,7 +442,7 @@ impl Inner {
                 if (m.data.len() as u64).saturating_add(h.len) > self.config.max_message as u64 {
                     return Err(Stop::Fail(code::TOO_BIG, "message too big"));
                 }
-                m.data.reserve(h.len as usize);
+                m.data.reserve(h.len.min(RESERVE_MAX) as usize);
             }
             Opcode::Close | Opcode::Ping | Opcode::Pong => self.control.borrow_mut().clear(),
         }
