@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Chat load benchmark: a fresh `gyre serve` (chat rate limit raised so that the
-# senders are not refused) pinned to CPU 0, and scripts/chat-load.py (Python
-# asyncio WebSocket clients, see its --help) pinned to the other CPUs. The
-# arguments are passed to chat-load.py, e.g.
+# senders are not refused) pinned to CPU 0, and a load client pinned to the
+# other CPUs: by default `ws-bench chat` (crates/bench/src/bin/ws-bench.rs, one
+# mio thread, see `ws-bench chat --help`), or with CLIENT=python
+# scripts/chat-load.py (Python asyncio WebSocket clients, see its --help; it
+# saturates its CPU at ~40k frames/s, so its latencies then measure itself).
+# The arguments are passed to the client, e.g.
 #   scripts/bench-chat.sh --clients 200 --seconds 10
-# Prints chat-load's report, the server's CPU time (whole run, and in the
+# (--clients --rooms --senders --rate --seconds --warmup --connect-concurrency
+# mean the same to both.)
+# Prints the client's report, the server's CPU time (whole run, and in the
 # measured window per 1000 deliveries) and its gyre_broadcast_* metrics.
-# Kills only the server it started. Exit status: chat-load's.
-# Knobs: PORT=18180 (a free one if taken) WORKERS=1 SERVER_CPUS=0
-#        CLIENT_CPUS=(all but SERVER_CPUS) PYTHON=/usr/bin/python3
+# Kills only the server it started. Exit status: the client's.
+# Knobs: CLIENT=rust|python PORT=18180 (a free one if taken) WORKERS=1
+#        SERVER_CPUS=0 CLIENT_CPUS=(all but SERVER_CPUS) PYTHON=/usr/bin/python3
 #        SERVER_ARGS="" (more `gyre serve` flags, split on spaces, e.g.
 #        SERVER_ARGS="--broadcast-queue 8" to exercise the lag recovery)
 set -euo pipefail
@@ -17,10 +22,21 @@ cd "$(dirname "$0")/.."
 WORKERS=${WORKERS:-1}
 SERVER_CPUS=${SERVER_CPUS:-0}
 PYTHON=${PYTHON:-/usr/bin/python3}
+CLIENT=${CLIENT:-rust}
 read -r -a server_extra <<< "${SERVER_ARGS:-}"
+case $CLIENT in
+    rust | python) ;;
+    *)
+        echo "bench-chat: CLIENT must be rust or python, not '$CLIENT'" >&2
+        exit 2
+        ;;
+esac
 
 cargo build -q --release --bin gyre
 server_bin=target/release/gyre
+if [[ $CLIENT == rust ]]; then
+    cargo build -q --release -p gyre-bench --bin ws-bench
+fi
 
 ulimit -n "$(ulimit -Hn)"
 
@@ -101,12 +117,16 @@ if (( ${#server_pin[@]} )); then
 else
     pinning="not pinned"
 fi
-echo "== gyre serve on $addr, pid $server_pid, $WORKERS worker(s), $pinning"
+echo "== gyre serve on $addr, pid $server_pid, $WORKERS worker(s), $pinning; client: $CLIENT"
 echo "   load average before the run: $(cut -d' ' -f1-3 /proc/loadavg) (other work on these CPUs skews the figures)"
 cpu_before=$(cpu_seconds "$server_pid")
+if [[ $CLIENT == rust ]]; then
+    client_cmd=(target/release/ws-bench chat --addr "$addr")
+else
+    client_cmd=("$PYTHON" scripts/chat-load.py --url "ws://$addr")
+fi
 set +e
-"${client_pin[@]}" "$PYTHON" scripts/chat-load.py --url "ws://$addr" --server-pid "$server_pid" "$@" \
-    2>&1 | tee "$out/load"
+"${client_pin[@]}" "${client_cmd[@]}" --server-pid "$server_pid" "$@" 2>&1 | tee "$out/load"
 rc=${PIPESTATUS[0]}
 set -e
 if ! kill -0 "$server_pid" 2> /dev/null; then

@@ -18,12 +18,24 @@
 //! fragmented messages, ping, pong and close) that copes with any split of
 //! the byte stream across reads.
 //!
+//! `chat` puts client i in room `load-(i % rooms)` as nick `u<i>`; the first
+//! `senders` clients also send `rate` messages a second each, paced by the
+//! poll timeout, whose text carries the send time (`t=<ns> s=<i> n=<seq>`,
+//! Unix nanoseconds read from the monotonic clock). Every frame is parsed
+//! (serde_json, borrowing); each client checks that the ids of its room
+//! increase by one (a catch-up `history` continues the check; a trimmed one
+//! restarts it), and messages sent in the measured window give delivery
+//! latencies. After the window, a drain waits until each of them reached
+//! every client still connected in its room, so the delivery check is exact.
+//!
 //! Connections are opened at a bounded rate (`--max-handshakes` in flight at
 //! once) so the server's listen backlog is not overrun. Nothing is retried:
 //! a connection that fails is counted, with its reason, and reported. Every
 //! phase has a deadline; the program prints readable lines, then one line of
-//! JSON, and exits non-zero if a connection failed or a message is missing.
+//! JSON, and exits non-zero if a connection failed (for `chat`: more than 1%
+//! failed or were lost) or a message is missing or out of order.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -33,6 +45,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, Parser, Subcommand};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
+use serde::{Deserialize, Serialize};
 
 /// Command line.
 #[derive(Debug, Parser)]
@@ -110,6 +123,56 @@ struct BroadcastArgs {
     /// Payload size of each burst message, bytes (at least 8).
     #[arg(long, default_value_t = 16)]
     msg_bytes: usize,
+}
+
+/// `chat` options (named as in `scripts/chat-load.py` where they exist).
+#[derive(Debug, Args)]
+struct ChatArgs {
+    /// Server address.
+    #[arg(long)]
+    addr: SocketAddr,
+    /// WebSocket clients; client i joins room i % ROOMS as nick NICK_PREFIX + i.
+    #[arg(long, default_value_t = 2000)]
+    clients: usize,
+    /// Rooms: ROOM_PREFIX + 0, ROOM_PREFIX + 1, ...
+    #[arg(long, default_value_t = 4)]
+    rooms: usize,
+    /// Clients that also send: the first SENDERS, so spread over the rooms.
+    #[arg(long, default_value_t = 40)]
+    senders: usize,
+    /// Messages per second each sender sends (evenly paced).
+    #[arg(long, default_value_t = 2.0)]
+    rate: f64,
+    /// Measured seconds. Latencies, acks and the delivery check count the
+    /// messages sent in this window; the rates count what arrived in it.
+    #[arg(long, default_value_t = 20.0)]
+    seconds: f64,
+    /// Seconds of sending before the measured window.
+    #[arg(long, default_value_t = 3.0)]
+    warmup: f64,
+    /// Most handshakes (TCP connect + upgrade) in flight at once.
+    #[arg(long, default_value_t = 500, alias = "connect-concurrency")]
+    max_handshakes: usize,
+    /// A handshake not done after this many seconds fails.
+    #[arg(long, default_value_t = 10)]
+    handshake_timeout_secs: u64,
+    /// Deadline for opening every connection and receiving its first
+    /// history, seconds.
+    #[arg(long, default_value_t = 60)]
+    connect_timeout_secs: u64,
+    /// After the window, how long to wait for every window message to reach
+    /// every client of its room, and for every acknowledgement, seconds.
+    #[arg(long, default_value_t = 10)]
+    drain_secs: u64,
+    /// The server's process id, for its CPU time in the measured window.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Room name prefix.
+    #[arg(long, default_value = "load-")]
+    room_prefix: String,
+    /// Nickname prefix.
+    #[arg(long, default_value = "u")]
+    nick_prefix: String,
 }
 
 fn main() -> ExitCode {
@@ -493,6 +556,1063 @@ impl Summary {
 }
 
 // ---------------------------------------------------------------------------
+// chat
+
+/// Frames that start like this are presence frames (the server writes
+/// `type` first in them); they are counted without being parsed.
+const PRESENCE_PREFIX: &[u8] = br#"{"type":"presence""#;
+
+/// A send more than this late (behind its timer) is counted as late.
+const LATE_SEND: Duration = Duration::from_millis(100);
+
+/// Golden-ratio fraction: spreads the senders' first sends over one interval.
+const PHI_FRAC: f64 = 0.618_033_988_749_895;
+
+/// How often the loop checks the conditions that cost a pass over all clients.
+const CHECK_EVERY: Duration = Duration::from_millis(10);
+
+/// Most examples of gaps and ordering violations kept for the report.
+const MAX_EXAMPLES: usize = 10;
+
+/// Wall-clock nanoseconds read from the monotonic clock: the Unix time at the
+/// start plus the `Instant` time since. Every stamp of one run is on one
+/// monotonic scale that still agrees with other clients' `time.time_ns()`.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    /// When the run started.
+    start: Instant,
+    /// The Unix time then, nanoseconds.
+    start_unix_ns: u64,
+}
+
+impl Clock {
+    /// The clock, started now.
+    fn new() -> Clock {
+        let start_unix_ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        Clock {
+            start: Instant::now(),
+            start_unix_ns,
+        }
+    }
+
+    /// `t` in nanoseconds since the Unix epoch.
+    fn at(&self, t: Instant) -> u64 {
+        self.start_unix_ns + t.saturating_duration_since(self.start).as_nanos() as u64
+    }
+
+    /// Now, in nanoseconds since the Unix epoch.
+    fn now(&self) -> u64 {
+        self.at(Instant::now())
+    }
+}
+
+/// A JSON string: borrowed from the frame, or owned if it had escapes.
+#[derive(Debug)]
+struct JsonStr<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for JsonStr<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        /// Takes the borrowed form when the deserializer offers it.
+        #[derive(Debug)]
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = JsonStr<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<JsonStr<'a>, E> {
+                Ok(JsonStr(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<JsonStr<'a>, E> {
+                Ok(JsonStr(Cow::Owned(s.to_owned())))
+            }
+        }
+        d.deserialize_str(V(std::marker::PhantomData))
+    }
+}
+
+/// A message inside a `history` frame (its other fields are skipped).
+#[derive(Debug, Deserialize)]
+struct HistoryMessage<'a> {
+    /// Its id in the room.
+    id: u64,
+    /// Its text.
+    #[serde(borrow)]
+    text: JsonStr<'a>,
+}
+
+/// The fields of a server frame this client reads (`room`, `nick`, `ts`,
+/// `people`, `message` ... are skipped without being stored).
+#[derive(Debug, Deserialize)]
+struct ChatFrame<'a> {
+    /// history, message, presence, ack or error.
+    #[serde(rename = "type", borrow)]
+    kind: JsonStr<'a>,
+    /// A message's id (or an ack's).
+    #[serde(default)]
+    id: Option<u64>,
+    /// A message's text.
+    #[serde(default, borrow)]
+    text: Option<JsonStr<'a>>,
+    /// The `ref` an ack or error echoes.
+    #[serde(rename = "ref", default, borrow)]
+    reference: Option<JsonStr<'a>>,
+    /// An error's code.
+    #[serde(default, borrow)]
+    code: Option<JsonStr<'a>>,
+    /// A history's messages.
+    #[serde(default, borrow)]
+    messages: Vec<HistoryMessage<'a>>,
+    /// A history that starts after a loss.
+    #[serde(default)]
+    trimmed: bool,
+}
+
+/// The send time `t` in a text `t=<ns> s=<sender> n=<seq>`.
+fn sent_at(text: &str) -> Option<u64> {
+    let rest = text.strip_prefix("t=")?;
+    let end = rest.find(' ').unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+/// One client's view of its room.
+#[derive(Debug, Clone)]
+struct Member {
+    /// Its room's index.
+    room: usize,
+    /// It has had its first history (it is connected).
+    joined: bool,
+    /// The last id it has seen (none before the first one).
+    last: Option<u64>,
+    /// Messages sent in the window that it received.
+    window_delivered: u64,
+}
+
+/// One sender's messages: send time and whether it was answered, by `seq - 1`.
+#[derive(Debug, Default)]
+struct Outbox {
+    /// (send time ns, acked or refused)
+    says: Vec<(u64, bool)>,
+    /// Says not answered yet.
+    unanswered: u64,
+}
+
+/// Raw counts (most of them for the measured window, as the names say).
+#[derive(Debug, Default)]
+struct ChatStats {
+    /// Says sent in the window.
+    sent: u64,
+    /// Says sent in the whole run.
+    sent_total: u64,
+    /// Acks of says sent in the window.
+    acks: u64,
+    /// Acks, whole run.
+    acks_total: u64,
+    /// Acks of window says, by room.
+    acked_by_room: Vec<u64>,
+    /// Deliveries of messages sent in the window (each one has a latency).
+    window_deliveries: u64,
+    /// Message deliveries received in the window, whenever sent.
+    received_in_window: u64,
+    /// Delivery latencies of messages sent in the window, ns.
+    latency_ns: Vec<u64>,
+    /// Ack latencies of says sent in the window, ns.
+    ack_latency_ns: Vec<u64>,
+    /// Errors received in the window, by code.
+    errors: BTreeMap<String, u64>,
+    /// Errors in the whole run, by code.
+    errors_total: BTreeMap<String, u64>,
+    /// Presence frames received in the window.
+    presence: u64,
+    /// Presence frames, whole run.
+    presence_total: u64,
+    /// Catch-up histories received in the window.
+    catchups: u64,
+    /// Catch-up histories, whole run.
+    catchups_total: u64,
+    /// Messages in catch-up histories received in the window.
+    catchup_messages: u64,
+    /// Catch-up histories marked trimmed (whole run).
+    trimmed: u64,
+    /// Ids that did not increase (whole run).
+    order_violations: u64,
+    /// Ids that skipped ahead outside a trimmed history (whole run).
+    gaps: u64,
+    /// Ids skipped over by those gaps.
+    missing: u64,
+    /// Examples of gaps and violations.
+    examples: Vec<String>,
+    /// Frames that are not the JSON expected.
+    bad_frames: u64,
+    /// The first of them.
+    bad_frame_example: Option<String>,
+    /// Acks or errors whose ref is not one of ours, or answered twice.
+    unexpected_replies: u64,
+    /// Window says sent more than `LATE_SEND` behind their timer.
+    sends_late: u64,
+    /// The latest a window say was sent behind its timer.
+    send_lag_max: Duration,
+}
+
+/// The chat load's state, fed by the event loop.
+#[derive(Debug)]
+struct ChatLoad {
+    /// Time stamps.
+    clock: Clock,
+    /// The measured window (send times), ns since the Unix epoch.
+    window: Option<(u64, u64)>,
+    /// Every client, indexed like the connections.
+    members: Vec<Member>,
+    /// One per sender (the first clients).
+    outboxes: Vec<Outbox>,
+    /// Clients that had their first history.
+    joined: usize,
+    /// Connections to end (their first frame was not a history).
+    to_fail: Vec<(usize, String)>,
+    /// Counts.
+    st: ChatStats,
+}
+
+impl ChatLoad {
+    /// `clients` clients in `rooms` rooms, `senders` of them sending.
+    fn new(clients: usize, rooms: usize, senders: usize) -> ChatLoad {
+        ChatLoad {
+            clock: Clock::new(),
+            window: None,
+            members: (0..clients)
+                .map(|i| Member {
+                    room: i % rooms,
+                    joined: false,
+                    last: None,
+                    window_delivered: 0,
+                })
+                .collect(),
+            outboxes: (0..senders).map(|_| Outbox::default()).collect(),
+            joined: 0,
+            to_fail: Vec::new(),
+            st: ChatStats {
+                acked_by_room: vec![0; rooms],
+                ..ChatStats::default()
+            },
+        }
+    }
+
+    /// Whether time `t` (ns) is in the measured window.
+    fn in_window(&self, t: u64) -> bool {
+        self.window.is_some_and(|(from, to)| from <= t && t < to)
+    }
+
+    /// Handles one text frame from client `i`'s connection.
+    fn on_frame(&mut self, i: usize, data: &[u8]) {
+        let now = self.clock.now();
+        let in_window = self.in_window(now);
+        if self.members[i].joined && data.starts_with(PRESENCE_PREFIX) {
+            self.st.presence_total += 1;
+            self.st.presence += u64::from(in_window);
+            return;
+        }
+        let frame: ChatFrame<'_> = match serde_json::from_slice(data) {
+            Ok(f) => f,
+            Err(e) => return self.bad_frame(i, &e.to_string(), data),
+        };
+        let kind: &str = &frame.kind.0;
+        if !self.members[i].joined {
+            if kind == "history" {
+                let m = &mut self.members[i];
+                m.joined = true;
+                m.last = frame.messages.last().map(|h| h.id);
+                self.joined += 1;
+            } else {
+                self.to_fail
+                    .push((i, format!("first frame is {kind:?}, not history")));
+            }
+            return;
+        }
+        match kind {
+            "message" => match (frame.id, &frame.text) {
+                (Some(id), Some(text)) => self.message(i, id, &text.0, now, false),
+                _ => self.bad_frame(i, "message without id or text", data),
+            },
+            "history" => {
+                self.st.catchups_total += 1;
+                self.st.catchups += u64::from(in_window);
+                if frame.trimmed {
+                    self.st.trimmed += 1;
+                    if let Some(first) = frame.messages.first() {
+                        // The server says it lost these: not a gap of ours.
+                        self.members[i].last = Some(first.id.saturating_sub(1));
+                    }
+                }
+                for h in &frame.messages {
+                    self.message(i, h.id, &h.text.0, now, true);
+                }
+            }
+            "ack" => {
+                if let Some(sent) = self.answer(i, frame.reference.as_ref()) {
+                    self.st.acks_total += 1;
+                    if self.in_window(sent) {
+                        self.st.acks += 1;
+                        self.st.acked_by_room[self.members[i].room] += 1;
+                        self.st.ack_latency_ns.push(now.saturating_sub(sent));
+                    }
+                }
+            }
+            "error" => {
+                let code = frame.code.as_ref().map_or("?", |c| &c.0).to_owned();
+                *self.st.errors_total.entry(code.clone()).or_insert(0) += 1;
+                if in_window {
+                    *self.st.errors.entry(code).or_insert(0) += 1;
+                }
+                if frame.reference.is_some() {
+                    self.answer(i, frame.reference.as_ref());
+                }
+            }
+            "presence" => {
+                self.st.presence_total += 1;
+                self.st.presence += u64::from(in_window);
+            }
+            _ => self.bad_frame(i, "unknown type", data),
+        }
+    }
+
+    /// Marks client `i`'s say `reference` answered; its send time, or
+    /// `None` (counted) for a ref that is not an unanswered say of `i`'s.
+    fn answer(&mut self, i: usize, reference: Option<&JsonStr<'_>>) -> Option<u64> {
+        let say = reference
+            .and_then(|r| r.0.parse::<usize>().ok())
+            .and_then(|seq| seq.checked_sub(1))
+            .and_then(|k| self.outboxes.get_mut(i)?.says.get_mut(k));
+        match say {
+            Some((sent, answered)) if !*answered => {
+                *answered = true;
+                let sent = *sent;
+                self.outboxes[i].unanswered -= 1;
+                Some(sent)
+            }
+            _ => {
+                self.st.unexpected_replies += 1;
+                None
+            }
+        }
+    }
+
+    /// One message (live or from a catch-up history) reaching client `i`.
+    fn message(&mut self, i: usize, id: u64, text: &str, now: u64, catchup: bool) {
+        let in_window = self.in_window(now);
+        let m = &mut self.members[i];
+        if let Some(last) = m.last {
+            if id <= last || id != last + 1 {
+                let what = if id <= last {
+                    self.st.order_violations += 1;
+                    "not after"
+                } else {
+                    self.st.gaps += 1;
+                    self.st.missing += id - last - 1;
+                    "skips ahead of"
+                };
+                if self.st.examples.len() < MAX_EXAMPLES {
+                    self.st.examples.push(format!(
+                        "client {i} (room {}): id {id} {what} {last}{}",
+                        m.room,
+                        if catchup {
+                            " (in a catch-up history)"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
+                if id <= last {
+                    return;
+                }
+            }
+        }
+        m.last = Some(id);
+        if in_window {
+            self.st.received_in_window += 1;
+            self.st.catchup_messages += u64::from(catchup);
+        }
+        if let Some(t) = sent_at(text) {
+            if self.in_window(t) {
+                self.members[i].window_delivered += 1;
+                self.st.window_deliveries += 1;
+                self.st.latency_ns.push(now.saturating_sub(t));
+            }
+        }
+    }
+
+    /// Counts a frame that is not what the protocol says.
+    fn bad_frame(&mut self, i: usize, why: &str, data: &[u8]) {
+        self.st.bad_frames += 1;
+        if self.st.bad_frame_example.is_none() {
+            let head = String::from_utf8_lossy(&data[..data.len().min(200)]);
+            self.st.bad_frame_example = Some(format!("client {i}: {why}: {head}"));
+        }
+    }
+
+    /// Sends sender `i`'s next say, due at `due`.
+    fn say(&mut self, client: &mut Client, i: usize, due: Instant) {
+        if client.conns[i].state != State::Open {
+            return;
+        }
+        let now = Instant::now();
+        let t = self.clock.at(now);
+        let in_window = self.in_window(t);
+        if in_window {
+            let lag = now.saturating_duration_since(due);
+            self.st.sends_late += u64::from(lag > LATE_SEND);
+            self.st.send_lag_max = self.st.send_lag_max.max(lag);
+        }
+        let outbox = &mut self.outboxes[i];
+        let seq = outbox.says.len() + 1;
+        let say = format!(r#"{{"type":"say","text":"t={t} s={i} n={seq}","ref":"{seq}"}}"#);
+        client.send(i, OP_TEXT, say.as_bytes());
+        outbox.says.push((t, false));
+        outbox.unanswered += 1;
+        self.st.sent_total += 1;
+        self.st.sent += u64::from(in_window);
+    }
+
+    /// Ends the connections whose first frame was wrong.
+    fn apply_failures(&mut self, client: &mut Client) {
+        for (i, why) in self.to_fail.drain(..) {
+            client.fail(i, why);
+        }
+    }
+
+    /// Whether client `i` is connected (open, first history had).
+    fn live(&self, client: &Client, i: usize) -> bool {
+        self.members[i].joined && client.conns[i].state == State::Open
+    }
+
+    /// Says of live senders not answered yet.
+    fn unanswered(&self, client: &Client) -> u64 {
+        (0..self.outboxes.len())
+            .filter(|&i| self.live(client, i))
+            .map(|i| self.outboxes[i].unanswered)
+            .sum()
+    }
+
+    /// Acked window messages that live clients have not received yet, and
+    /// window messages received beyond the acked ones (stored, not acked).
+    fn undelivered(&self, client: &Client) -> (u64, u64) {
+        let (mut missing, mut extra) = (0, 0);
+        for (i, m) in self.members.iter().enumerate() {
+            if self.live(client, i) {
+                let want = self.st.acked_by_room[m.room];
+                missing += want.saturating_sub(m.window_delivered);
+                extra += m.window_delivered.saturating_sub(want);
+            }
+        }
+        (missing, extra)
+    }
+}
+
+/// utime + stime of process `pid` ("self" for this one), seconds.
+fn proc_cpu_seconds(pid: &str) -> Option<f64> {
+    /// Linux reports these in USER_HZ ticks, 100 a second on every
+    /// architecture this runs on (sysconf(_SC_CLK_TCK)).
+    const USER_HZ: f64 = 100.0;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |k: usize| fields.get(k)?.parse::<u64>().ok();
+    Some((ticks(11)? + ticks(12)?) as f64 / USER_HZ)
+}
+
+/// The nearest-rank percentile `p` of sorted `v`.
+fn percentile(v: &[u64], p: f64) -> Option<u64> {
+    if v.is_empty() {
+        return None;
+    }
+    let k = ((p / 100.0 * v.len() as f64).ceil() as usize).clamp(1, v.len());
+    Some(v[k - 1])
+}
+
+/// Nanoseconds as milliseconds, to the microsecond.
+fn ns_ms(v: Option<u64>) -> Option<f64> {
+    v.map(|ns| (ns as f64 / 1e3).round() / 1e3)
+}
+
+/// `x` rounded to `digits` decimals.
+fn round_to(x: f64, digits: i32) -> f64 {
+    let f = 10f64.powi(digits);
+    (x * f).round() / f
+}
+
+/// Delivery latency percentiles, ms.
+#[derive(Debug, Serialize)]
+struct LatencyMs {
+    /// Samples.
+    n: usize,
+    /// Median.
+    p50: Option<f64>,
+    /// 90th percentile.
+    p90: Option<f64>,
+    /// 99th percentile.
+    p99: Option<f64>,
+    /// 99.9th percentile.
+    p999: Option<f64>,
+    /// Largest.
+    max: Option<f64>,
+}
+
+impl LatencyMs {
+    /// Of the sorted sample `v` (ns).
+    fn of(v: &[u64]) -> LatencyMs {
+        LatencyMs {
+            n: v.len(),
+            p50: ns_ms(percentile(v, 50.0)),
+            p90: ns_ms(percentile(v, 90.0)),
+            p99: ns_ms(percentile(v, 99.0)),
+            p999: ns_ms(percentile(v, 99.9)),
+            max: ns_ms(v.last().copied()),
+        }
+    }
+}
+
+/// The `chat` report's JSON line (the keys of `chat-load.py`'s, and more).
+#[derive(Debug, Serialize)]
+struct ChatReport {
+    /// "chat".
+    mode: &'static str,
+    /// "ws-bench" (chat-load.py's JSON has no such key).
+    client: &'static str,
+    /// Clients asked for.
+    clients: usize,
+    /// Clients connected (open, first history received).
+    connected: usize,
+    /// Clients that did not connect.
+    connect_failed: usize,
+    /// Why, with counts.
+    connect_failures: BTreeMap<String, usize>,
+    /// How long connecting took.
+    connect_seconds: f64,
+    /// Rooms.
+    rooms: usize,
+    /// Senders.
+    senders: usize,
+    /// Says per second per sender.
+    rate_per_sender: f64,
+    /// Client processes (one thread of one).
+    processes: usize,
+    /// Measured window, seconds.
+    seconds: f64,
+    /// Warm-up, seconds.
+    warmup: f64,
+    /// Says sent in the window.
+    sent: u64,
+    /// Of them, acked.
+    acked: u64,
+    /// `acked / seconds`.
+    messages_in_per_s: f64,
+    /// Message deliveries received in the window (whenever sent).
+    deliveries: u64,
+    /// `deliveries / seconds`.
+    deliveries_out_per_s: f64,
+    /// Deliveries of the messages sent in the window (received before the
+    /// drain ended).
+    window_message_deliveries: u64,
+    /// Acked window messages x clients connected in their room.
+    expected_deliveries: u64,
+    /// `window_message_deliveries / expected_deliveries`.
+    delivery_ratio: Option<f64>,
+    /// Acked window messages a still-connected client never received.
+    undelivered: u64,
+    /// Window messages received beyond the acked ones.
+    extra_deliveries: u64,
+    /// Says of still-connected senders never answered.
+    unanswered_says: u64,
+    /// Delivery latency of window messages.
+    latency_ms: LatencyMs,
+    /// Ack latency of window says.
+    ack_latency_ms: LatencyMs,
+    /// Errors received in the window, by code.
+    errors: BTreeMap<String, u64>,
+    /// Errors in the whole run.
+    errors_whole_run: u64,
+    /// Errors in the whole run, by code.
+    errors_by_code_whole_run: BTreeMap<String, u64>,
+    /// Ids that did not increase.
+    order_violations: u64,
+    /// Ids that skipped ahead outside a trimmed history.
+    gaps: u64,
+    /// Ids skipped.
+    missing_ids: u64,
+    /// Catch-up histories in the window.
+    catchup_histories: u64,
+    /// Their messages.
+    catchup_messages: u64,
+    /// Catch-up histories, whole run.
+    catchup_histories_whole_run: u64,
+    /// Trimmed catch-up histories.
+    trimmed_histories: u64,
+    /// Presence frames in the window.
+    presence_frames: u64,
+    /// Presence frames, whole run.
+    presence_frames_whole_run: u64,
+    /// Frames that were not the JSON expected.
+    bad_frames: u64,
+    /// Acks or errors with a ref that was not ours or answered twice.
+    unexpected_replies: u64,
+    /// Connections lost after connecting, by reason.
+    disconnects: BTreeMap<String, usize>,
+    /// How long the drain took.
+    drain_seconds: f64,
+    /// Closes that ended with the server's close frame.
+    closed_cleanly: usize,
+    /// Closes that did not.
+    closed_uncleanly: usize,
+    /// Window says sent > 100 ms behind their timer.
+    sends_late: u64,
+    /// This client's CPU seconds in the window.
+    client_cpu_seconds: Option<f64>,
+    /// `client_cpu_seconds / seconds` (CPUs busy; at most 1, one thread).
+    client_cpu_util: Option<f64>,
+    /// This client's CPU seconds in the whole run.
+    client_cpu_seconds_whole_run: Option<f64>,
+    /// The latest a window say went out behind its timer, ms.
+    client_loop_lag_max_ms: f64,
+    /// The server's CPU seconds in the window (null without --server-pid).
+    server_cpu_seconds: Option<f64>,
+    /// Per 1000 deliveries (null without deliveries).
+    server_cpu_s_per_1000_deliveries: Option<f64>,
+    /// The client fell behind: its figures measure it as much as the server.
+    client_bound: bool,
+    /// No loss, no disorder, no bad frame, at most 1% of the clients failed.
+    ok: bool,
+}
+
+/// Many clients in a few rooms, a few of them sending at a steady rate:
+/// rates in and out, delivery latency, order and loss checks.
+fn run_chat(a: &ChatArgs) -> Result<bool, String> {
+    if a.clients == 0
+        || a.rooms == 0
+        || !a.rate.is_finite()
+        || a.rate <= 0.0
+        || !a.seconds.is_finite()
+        || a.seconds <= 0.0
+        || !a.warmup.is_finite()
+        || a.warmup < 0.0
+    {
+        return Err(
+            "need --clients >= 1, --rooms >= 1, --rate > 0, --seconds > 0, --warmup >= 0".into(),
+        );
+    }
+    let n = a.clients;
+    let senders = a.senders.min(n);
+    check_fd_limit(n);
+    let common = Common {
+        addr: a.addr,
+        conns: n,
+        max_handshakes: a.max_handshakes,
+        handshake_timeout_secs: a.handshake_timeout_secs,
+        timeout_secs: a.connect_timeout_secs,
+        path: None,
+    };
+    let shown = format!("/api/rooms/{}K/ws?nick={}N", a.room_prefix, a.nick_prefix);
+    let mut client = Client::new(&common, &shown)?;
+    // Fewer events per poll than the other modes: the send timers are
+    // checked between polls, and one poll's worth of catch-up histories
+    // must not hold them up for long.
+    client.events = Some(Events::with_capacity(256));
+    client.paths = (0..n)
+        .map(|i| {
+            format!(
+                "/api/rooms/{}{}/ws?nick={}{i}",
+                a.room_prefix,
+                i % a.rooms,
+                a.nick_prefix
+            )
+        })
+        .collect();
+    let mut load = ChatLoad::new(n, a.rooms, senders);
+    // Room for the expected latency samples up front (up to 32 M), so that
+    // no reallocation of a large vector stalls the loop in the window.
+    let expected_samples = senders as f64 * a.rate * a.seconds * n.div_ceil(a.rooms) as f64;
+    load.st.latency_ns = Vec::with_capacity((expected_samples * 1.02).min(32e6) as usize);
+    load.st.ack_latency_ns =
+        Vec::with_capacity((senders as f64 * a.rate * a.seconds * 1.02).min(1e7) as usize);
+    let cpu_start = proc_cpu_seconds("self");
+
+    // 1. Connect: every connection open with its first history, or failed.
+    let t0 = Instant::now();
+    let deadline = t0 + Duration::from_secs(a.connect_timeout_secs);
+    let waiting = |client: &Client, load: &ChatLoad, i: usize| match client.conns[i].state {
+        State::Idle | State::Connecting | State::Handshaking => true,
+        State::Open => !load.members[i].joined,
+        _ => false,
+    };
+    let mut last_check = t0;
+    loop {
+        let now = Instant::now();
+        if client.established + client.failed == n && now >= last_check + CHECK_EVERY {
+            last_check = now;
+            if !(0..n).any(|i| waiting(&client, &load, i)) {
+                break;
+            }
+        }
+        if now >= deadline {
+            for i in 0..n {
+                if waiting(&client, &load, i) {
+                    let why = if client.conns[i].state == State::Open {
+                        "no history before the connect deadline"
+                    } else {
+                        "connect deadline passed"
+                    };
+                    client.fail(i, why.into());
+                }
+            }
+            break;
+        }
+        client.turn(Some(Duration::from_millis(50)), &mut |i, d| {
+            load.on_frame(i, d);
+        });
+        load.apply_failures(&mut client);
+    }
+    let connect_secs = t0.elapsed().as_secs_f64();
+    let connected_in_room = {
+        let mut v = vec![0u64; a.rooms];
+        for i in 0..n {
+            if load.live(&client, i) {
+                v[load.members[i].room] += 1;
+            }
+        }
+        v
+    };
+    let connected = connected_in_room.iter().sum::<u64>() as usize;
+    let connect_failed = n - connected;
+    let connect_failures = std::mem::take(&mut client.reasons);
+    let reasons = if connect_failures.is_empty() {
+        String::new()
+    } else {
+        format!(": {connect_failures:?}")
+    };
+    println!(
+        "ws-bench chat: {connected}/{n} clients connected to {} in {connect_secs:.1} s \
+         ({connect_failed} failed{reasons}), {} rooms, 1 process",
+        a.addr, a.rooms
+    );
+    if connected == 0 {
+        return Err("no client connected".into());
+    }
+    if connect_failed as f64 > n as f64 / 100.0 {
+        eprintln!("ws-bench chat: FAIL: {connect_failed} of {n} connections failed (> 1%)");
+        client.close_all(Instant::now() + Duration::from_secs(10));
+        return Ok(false);
+    }
+
+    // 2. Send: warm-up, then the measured window. Each sender's says are
+    // paced by the poll timeout; they go in due order, and since every
+    // sender has the same interval the queue stays sorted.
+    let interval = Duration::from_secs_f64(1.0 / a.rate);
+    let begin = Instant::now() + Duration::from_millis(300);
+    let t_from = begin + Duration::from_secs_f64(a.warmup);
+    let t_to = t_from + Duration::from_secs_f64(a.seconds);
+    load.window = Some((load.clock.at(t_from), load.clock.at(t_to)));
+    let mut schedule: Vec<(Instant, usize)> = (0..senders)
+        .filter(|&i| load.live(&client, i))
+        .map(|i| (begin + interval.mul_f64((i as f64 * PHI_FRAC) % 1.0), i))
+        .collect();
+    schedule.sort();
+    let mut schedule = VecDeque::from(schedule);
+    let mut window_open = false;
+    let (mut cpu_from, mut server_from) = (None, None);
+    loop {
+        let now = Instant::now();
+        if !window_open && now >= t_from {
+            window_open = true;
+            cpu_from = proc_cpu_seconds("self");
+            server_from = a.server_pid.and_then(|p| proc_cpu_seconds(&p.to_string()));
+        }
+        if now >= t_to {
+            break;
+        }
+        while let Some(&(due, i)) = schedule.front() {
+            if due > now {
+                break;
+            }
+            schedule.pop_front();
+            load.say(&mut client, i, due);
+            let next = due + interval;
+            if next < t_to {
+                schedule.push_back((next, i));
+            }
+        }
+        let mut wake = t_to;
+        if let Some(&(due, _)) = schedule.front() {
+            wake = wake.min(due);
+        }
+        if !window_open {
+            wake = wake.min(t_from);
+        }
+        client.turn(
+            Some(wake.saturating_duration_since(Instant::now())),
+            &mut |i, d| load.on_frame(i, d),
+        );
+        load.apply_failures(&mut client);
+    }
+    let cpu_to = proc_cpu_seconds("self");
+    let server_to = a.server_pid.and_then(|p| proc_cpu_seconds(&p.to_string()));
+
+    // 3. Drain: until every acked window message reached every client still
+    // connected in its room, and every say was answered.
+    let drain_t0 = Instant::now();
+    let drain_deadline = drain_t0 + Duration::from_secs(a.drain_secs);
+    let mut last_check = drain_t0 - CHECK_EVERY;
+    loop {
+        let now = Instant::now();
+        if now >= last_check + CHECK_EVERY {
+            last_check = now;
+            if load.unanswered(&client) == 0 && load.undelivered(&client).0 == 0 {
+                break;
+            }
+        }
+        if now >= drain_deadline {
+            break;
+        }
+        client.turn(Some(Duration::from_millis(10)), &mut |i, d| {
+            load.on_frame(i, d);
+        });
+        load.apply_failures(&mut client);
+    }
+    let drain_secs = drain_t0.elapsed().as_secs_f64();
+    let unanswered = load.unanswered(&client);
+    let (undelivered, extra) = load.undelivered(&client);
+    let still = (0..n).filter(|&i| load.live(&client, i)).count();
+    let disconnects = std::mem::take(&mut client.reasons);
+
+    // 4. Close.
+    let (clean, unclean) = client.close_all(Instant::now() + Duration::from_secs(10));
+    let cpu_end = proc_cpu_seconds("self");
+
+    // Report.
+    let st = &mut load.st;
+    st.latency_ns.sort_unstable();
+    st.ack_latency_ns.sort_unstable();
+    let secs = a.seconds;
+    let room_size: Vec<usize> = (0..a.rooms)
+        .map(|r| (r..n).step_by(a.rooms).count())
+        .collect();
+    let expected: u64 = (0..a.rooms)
+        .map(|r| st.acked_by_room[r] * connected_in_room[r])
+        .sum();
+    let client_cpu = cpu_from.zip(cpu_to).map(|(x, y)| y - x);
+    let server_cpu = server_from.zip(server_to).map(|(x, y)| y - x);
+    let errors_whole_run: u64 = st.errors_total.values().sum();
+    let lag_ms = st.send_lag_max.as_secs_f64() * 1e3;
+    let lost_conns = connected - still;
+    let ok = st.order_violations == 0
+        && st.missing == 0
+        && undelivered == 0
+        && unanswered == 0
+        && st.bad_frames == 0
+        && (connect_failed + lost_conns) as f64 <= n as f64 / 100.0;
+    let client_bound =
+        st.sends_late > 0 || lag_ms > 100.0 || client_cpu.is_some_and(|c| c / secs > 0.8);
+    let report = ChatReport {
+        mode: "chat",
+        client: "ws-bench",
+        clients: n,
+        connected,
+        connect_failed,
+        connect_failures,
+        connect_seconds: round_to(connect_secs, 2),
+        rooms: a.rooms,
+        senders,
+        rate_per_sender: a.rate,
+        processes: 1,
+        seconds: secs,
+        warmup: a.warmup,
+        sent: st.sent,
+        acked: st.acks,
+        messages_in_per_s: round_to(st.acks as f64 / secs, 1),
+        deliveries: st.received_in_window,
+        deliveries_out_per_s: round_to(st.received_in_window as f64 / secs, 1),
+        window_message_deliveries: st.window_deliveries,
+        expected_deliveries: expected,
+        delivery_ratio: (expected > 0)
+            .then(|| round_to(st.window_deliveries as f64 / expected as f64, 5)),
+        undelivered,
+        extra_deliveries: extra,
+        unanswered_says: unanswered,
+        latency_ms: LatencyMs::of(&st.latency_ns),
+        ack_latency_ms: LatencyMs::of(&st.ack_latency_ns),
+        errors: st.errors.clone(),
+        errors_whole_run,
+        errors_by_code_whole_run: st.errors_total.clone(),
+        order_violations: st.order_violations,
+        gaps: st.gaps,
+        missing_ids: st.missing,
+        catchup_histories: st.catchups,
+        catchup_messages: st.catchup_messages,
+        catchup_histories_whole_run: st.catchups_total,
+        trimmed_histories: st.trimmed,
+        presence_frames: st.presence,
+        presence_frames_whole_run: st.presence_total,
+        bad_frames: st.bad_frames,
+        unexpected_replies: st.unexpected_replies,
+        disconnects,
+        drain_seconds: round_to(drain_secs, 3),
+        closed_cleanly: clean,
+        closed_uncleanly: unclean,
+        sends_late: st.sends_late,
+        client_cpu_seconds: client_cpu.map(|c| round_to(c, 2)),
+        client_cpu_util: client_cpu.map(|c| round_to(c / secs, 3)),
+        client_cpu_seconds_whole_run: cpu_start.zip(cpu_end).map(|(x, y)| round_to(y - x, 2)),
+        client_loop_lag_max_ms: round_to(lag_ms, 3),
+        server_cpu_seconds: server_cpu.map(|c| round_to(c, 3)),
+        server_cpu_s_per_1000_deliveries: server_cpu
+            .filter(|_| st.received_in_window > 0)
+            .map(|c| round_to(c / st.received_in_window as f64 * 1000.0, 5)),
+        client_bound,
+        ok,
+    };
+
+    let opt = |v: Option<f64>| v.map_or("-".to_owned(), |x| format!("{x:.3}"));
+    let (l, k) = (&report.latency_ms, &report.ack_latency_ms);
+    let sizes: Vec<String> = room_size.iter().map(usize::to_string).collect();
+    println!(
+        "clients connected:   {connected} of {n} in {} rooms ({}); {senders} senders x {}/s",
+        a.rooms,
+        sizes.join(", "),
+        a.rate
+    );
+    println!("measured:            {secs} s after {} s warm-up", a.warmup);
+    println!(
+        "messages in:         {:.1}/s ({} acked of {} sent)",
+        report.messages_in_per_s, st.acks, st.sent
+    );
+    println!(
+        "deliveries out:      {:.1}/s ({} received in the window)",
+        report.deliveries_out_per_s, st.received_in_window
+    );
+    println!(
+        "delivery ratio:      {} ({} of {expected} = acked x connected room size; \
+         {undelivered} undelivered, {extra} beyond the acked, after a {drain_secs:.2} s drain)",
+        report
+            .delivery_ratio
+            .map_or("-".to_owned(), |r| format!("{r:.5}")),
+        st.window_deliveries
+    );
+    println!(
+        "delivery latency ms: p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  (n={})",
+        opt(l.p50),
+        opt(l.p90),
+        opt(l.p99),
+        opt(l.p999),
+        opt(l.max),
+        l.n
+    );
+    println!(
+        "ack latency ms:      p50 {}  p99 {}  max {}  (n={}; {unanswered} says unanswered)",
+        opt(k.p50),
+        opt(k.p99),
+        opt(k.max),
+        k.n
+    );
+    println!(
+        "errors:              {} (whole run: {errors_whole_run}{})",
+        if st.errors.is_empty() {
+            "none".to_owned()
+        } else {
+            format!("{:?}", st.errors)
+        },
+        if st.errors_total.is_empty() {
+            String::new()
+        } else {
+            format!(" {:?}", st.errors_total)
+        }
+    );
+    println!(
+        "ordering:            {} violations, {} gaps ({} ids missing), {} catch-up histories \
+         ({} messages; whole run {}, {} trimmed)",
+        st.order_violations,
+        st.gaps,
+        st.missing,
+        st.catchups,
+        st.catchup_messages,
+        st.catchups_total,
+        st.trimmed
+    );
+    for e in &st.examples {
+        println!("  {e}");
+    }
+    if let Some(b) = &st.bad_frame_example {
+        println!("bad frames:          {} (first: {b})", st.bad_frames);
+    }
+    if st.unexpected_replies > 0 {
+        println!(
+            "unexpected replies:  {} acks or errors not matching a say",
+            st.unexpected_replies
+        );
+    }
+    println!(
+        "disconnects:         {}",
+        if report.disconnects.is_empty() {
+            "none".to_owned()
+        } else {
+            format!("{:?}", report.disconnects)
+        }
+    );
+    println!(
+        "presence frames:     {} in the window, {} in all",
+        st.presence, st.presence_total
+    );
+    println!(
+        "client CPU:          {} s in the window ({} CPUs busy, one thread; {} s whole run); \
+         sends up to {lag_ms:.1} ms behind their timers, {} > 100 ms late",
+        opt(report.client_cpu_seconds),
+        opt(report.client_cpu_util),
+        opt(report.client_cpu_seconds_whole_run),
+        st.sends_late
+    );
+    if let Some(c) = server_cpu {
+        println!(
+            "server CPU:          {c:.2} s in the window ({} s per 1000 deliveries)",
+            report
+                .server_cpu_s_per_1000_deliveries
+                .map_or("-".to_owned(), |x| format!("{x}"))
+        );
+    }
+    println!("closed:              {clean} cleanly, {unclean} without a close handshake");
+    if client_bound {
+        eprintln!(
+            "warning:             the client fell behind (sends up to {lag_ms:.1} ms late, {} \
+             late sends, {} CPUs busy): the latencies measure the client as much as the server",
+            st.sends_late,
+            opt(report.client_cpu_util)
+        );
+    }
+    println!(
+        "{}",
+        serde_json::to_string(&report).map_err(|e| format!("report JSON: {e}"))?
+    );
+
+    if !ok {
+        let mut bad = Vec::new();
+        let mut add = |n: u64, what: &str| {
+            if n > 0 {
+                bad.push(format!("{n} {what}"));
+            }
+        };
+        add(st.order_violations, "ordering violations");
+        add(st.missing, "lost messages (ids skipped)");
+        add(undelivered, "deliveries missing after the drain");
+        add(unanswered, "says never answered");
+        add(st.bad_frames, "bad frames");
+        if (connect_failed + lost_conns) as f64 > n as f64 / 100.0 {
+            bad.push(format!(
+                "{connect_failed} failed and {lost_conns} lost connections of {n} (> 1%)"
+            ));
+        }
+        eprintln!("ws-bench chat: FAIL: {}", bad.join(", "));
+    }
+    Ok(ok)
+}
+
+// ---------------------------------------------------------------------------
 // The connection pool and its event loop
 
 /// Where one connection is.
@@ -724,8 +1844,14 @@ impl Conn {
                 if self.state == State::Open {
                     // Server-initiated: echo the status code, then we are done.
                     let code: Vec<u8> = self.inb[start..end.min(start + 2)].to_vec();
+                    let reason = String::from_utf8_lossy(&self.inb[end.min(start + 2)..end]);
+                    let why = if reason.is_empty() {
+                        format!("server closed (code {})", close_code(&code))
+                    } else {
+                        format!("server closed (code {}: {reason})", close_code(&code))
+                    };
                     let _ = self.send(OP_CLOSE, &code, rng);
-                    return Err(format!("server closed (code {})", close_code(&code)));
+                    return Err(why);
                 }
                 self.state = State::Closed;
             }
@@ -1489,6 +2615,96 @@ mod tests {
         assert_eq!(check_handshake(&good.as_bytes()[..20], &accept), Ok(None));
         assert!(check_handshake(good.as_bytes(), "nope").is_err());
         assert!(check_handshake(b"HTTP/1.1 404 Not Found\r\n\r\n", &accept).is_err());
+    }
+
+    /// The send time in a chat text, and nearest-rank percentiles.
+    #[test]
+    fn chat_helpers() {
+        assert_eq!(sent_at("t=123 s=4 n=5"), Some(123));
+        assert_eq!(sent_at("t=77"), Some(77));
+        assert_eq!(sent_at("hello"), None);
+        assert_eq!(sent_at("t=x s=1"), None);
+        let v: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentile(&v, 50.0), Some(50));
+        assert_eq!(percentile(&v, 99.0), Some(99));
+        assert_eq!(percentile(&v, 100.0), Some(100));
+        assert_eq!(percentile(&[7], 1.0), Some(7));
+        assert_eq!(percentile(&[], 50.0), None);
+        assert_eq!(ns_ms(Some(1_234_567)), Some(1.235));
+    }
+
+    /// The chat client's checks: first history, order, gaps, trimmed and
+    /// untrimmed catch-ups, acks, errors, and the window.
+    #[test]
+    fn chat_frames() {
+        // Client 0 sends, in room 0 with client 2; client 1 is in room 1.
+        let mut load = ChatLoad::new(3, 2, 1);
+        let msg = |id: u64, text: &str| {
+            format!(
+                r#"{{"type":"message","id":{id},"room":"r","nick":"u0","text":"{text}","ts":1}}"#
+            )
+        };
+        // Before the first history, anything else fails the connection.
+        load.on_frame(1, br#"{"type":"presence","people":["u1"]}"#);
+        assert_eq!(load.to_fail.len(), 1);
+        assert!(!load.members[1].joined);
+        // The history sets the last id (keys in any order).
+        let hist = br#"{"messages":[{"id":4,"room":"r","nick":"x","text":"a\"b","ts":1},{"id":5,"room":"r","nick":"x","text":"c","ts":1}],"trimmed":false,"type":"history"}"#;
+        load.on_frame(0, hist);
+        load.on_frame(2, br#"{"messages":[],"trimmed":false,"type":"history"}"#);
+        assert_eq!((load.joined, load.members[0].last), (2, Some(5)));
+        assert_eq!(load.members[2].last, None);
+        load.on_frame(0, br#"{"type":"presence","people":["u0","u2"]}"#);
+        assert_eq!(load.st.presence_total, 1);
+
+        // The window: [1000, 2000) ns; now is far later, so not "in" it.
+        load.window = Some((1000, 2000));
+        load.outboxes[0].says = vec![(1500, false), (500, false)];
+        load.outboxes[0].unanswered = 2;
+        load.on_frame(0, msg(6, "t=1500 s=0 n=1").as_bytes());
+        load.on_frame(0, msg(6, "t=1500 s=0 n=1").as_bytes()); // duplicate
+        load.on_frame(0, msg(9, "t=600 s=0 n=2").as_bytes()); // skips 7 and 8
+        assert_eq!(load.st.order_violations, 1);
+        assert_eq!((load.st.gaps, load.st.missing), (1, 2));
+        assert_eq!(load.members[0].window_delivered, 1);
+        assert_eq!(load.st.latency_ns.len(), 1);
+        assert_eq!(load.st.examples.len(), 2);
+
+        load.on_frame(0, br#"{"id":6,"ref":"1","type":"ack"}"#);
+        load.on_frame(0, br#"{"id":6,"ref":"1","type":"ack"}"#); // twice
+        load.on_frame(
+            0,
+            br#"{"type":"error","code":"rate_limited","message":"slow down","ref":"2"}"#,
+        );
+        assert_eq!((load.st.acks, load.st.acks_total), (1, 1));
+        assert_eq!(load.st.acked_by_room, vec![1, 0]);
+        assert_eq!(load.st.unexpected_replies, 1);
+        assert_eq!(load.outboxes[0].unanswered, 0);
+        assert_eq!(load.st.errors_total.get("rate_limited"), Some(&1));
+
+        // A catch-up history continues the order check; a trimmed one
+        // restarts it at its first message.
+        load.on_frame(
+            0,
+            br#"{"messages":[{"id":10,"text":"t=1200"},{"id":11,"text":"x"}],"trimmed":false,"type":"history"}"#,
+        );
+        assert_eq!((load.st.gaps, load.members[0].last), (1, Some(11)));
+        assert_eq!(load.members[0].window_delivered, 2);
+        load.on_frame(
+            0,
+            br#"{"messages":[{"id":50,"text":"x"}],"trimmed":true,"type":"history"}"#,
+        );
+        assert_eq!((load.st.gaps, load.st.trimmed), (1, 1));
+        assert_eq!(load.st.catchups_total, 2);
+        assert_eq!(load.members[0].last, Some(50));
+        load.on_frame(0, msg(52, "x").as_bytes());
+        assert_eq!((load.st.gaps, load.st.missing), (2, 3));
+
+        // An empty first history checks nothing until the first message.
+        load.on_frame(2, msg(40, "x").as_bytes());
+        assert_eq!(load.st.gaps, 2);
+        load.on_frame(2, b"not json");
+        assert_eq!(load.st.bad_frames, 1);
     }
 
     /// A server close is answered with a masked close carrying its code,
