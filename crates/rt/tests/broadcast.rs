@@ -1,22 +1,14 @@
 //! Broadcast topics: fan-out across loops (one hand-off per loop, not per
 //! subscriber), order per publisher, and the slow-consumer policies.
 
+mod util;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gyre_rt::broadcast::{self, Overflow, RecvError, Topic, TopicConfig};
-
-fn wait_until(deadline: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + deadline;
-    while Instant::now() < end {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    cond()
-}
+use util::wait_until;
 
 /// Starts `per_loop` subscriber tasks on every loop; each receives `expect`
 /// messages `(publisher, seq)` and checks that every publisher's sequence
