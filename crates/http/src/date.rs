@@ -73,6 +73,27 @@ pub fn with_date<R>(f: impl FnOnce(&[u8]) -> R) -> R {
     f(&bytes)
 }
 
+thread_local! {
+    /// The event-loop turn at which this thread last read the clock.
+    static CHECKED_AT: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Like [`with_date`], reading the clock at most once per `turn` of the
+/// caller's event loop (`None`: every time). Many responses made in one turn
+/// share one clock read; the date is then at most one turn old.
+pub fn with_date_for_turn<R>(turn: Option<u64>, f: impl FnOnce(&[u8]) -> R) -> R {
+    if let Some(turn) = turn {
+        if CHECKED_AT.get() == turn {
+            let cached = CACHE.with(Cell::get);
+            if cached.second != u64::MAX {
+                return f(&cached.bytes);
+            }
+        }
+        CHECKED_AT.set(turn);
+    }
+    with_date(f)
+}
+
 /// Formats `second`, at most `MAX_SECOND`, as an IMF-fixdate.
 fn render(second: u64) -> [u8; DATE_LEN] {
     let time = UNIX_EPOCH + Duration::from_secs(second);
@@ -86,6 +107,21 @@ fn render(second: u64) -> [u8; DATE_LEN] {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn one_clock_read_per_turn() {
+        // An old date cached at turn 7: turn 7 keeps it, turn 8 reads the clock.
+        let mut old = CachedDate::EMPTY;
+        old.update(UNIX_EPOCH);
+        CACHE.with(|c| c.set(old));
+        CHECKED_AT.with(|c| c.set(7));
+        with_date_for_turn(Some(7), |d| assert_eq!(d, b"Thu, 01 Jan 1970 00:00:00 GMT"));
+        with_date_for_turn(Some(8), |d| assert_ne!(d, b"Thu, 01 Jan 1970 00:00:00 GMT"));
+        // Off a loop, every call reads the clock.
+        CACHE.with(|c| c.set(old));
+        with_date_for_turn(None, |d| assert_ne!(d, b"Thu, 01 Jan 1970 00:00:00 GMT"));
+    }
+
     use super::*;
 
     #[test]

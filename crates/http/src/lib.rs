@@ -85,7 +85,7 @@ mod target;
 
 pub use body::{BodyDecoder, BodyKind, Decoded, LengthDecoder};
 pub use chunked::ChunkedDecoder;
-pub use date::with_date;
+pub use date::{with_date, with_date_for_turn};
 pub use encode::{
     encode_chunk, encode_continue, encode_head, encode_head_typed, encode_last_chunk, BodyLength,
     EncodedHead, Framing,

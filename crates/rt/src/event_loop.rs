@@ -175,6 +175,22 @@ impl std::fmt::Debug for Local {
     }
 }
 
+thread_local! {
+    /// How many times this thread's loop has come back from epoll; 0 off a loop.
+    static TURN: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// The current turn of this thread's loop (it changes every time the loop
+/// comes back from epoll), or `None` off a loop. Values cached "for this
+/// turn" stay as fresh as the turn is short: the clock for a `Date` field,
+/// for example.
+pub fn loop_turn() -> Option<u64> {
+    match TURN.get() {
+        0 => None,
+        n => Some(n),
+    }
+}
+
 /// Runs `f` with the loop of the current thread, or returns `None` off a loop.
 pub(crate) fn try_with_current<R>(f: impl FnOnce(&Rc<Local>) -> R) -> Option<R> {
     CURRENT.with(|c| c.borrow().as_ref().map(f))
@@ -265,6 +281,7 @@ impl Local {
         }
         self.end_turn();
         let result = poll.poll(events, timeout);
+        TURN.set(TURN.get() + 1);
         shared.parked.store(false, Ordering::Relaxed);
         let now = self.runtime.heartbeat_ms();
         shared.busy_since.store(now + 1, Ordering::Relaxed);

@@ -54,7 +54,7 @@ mod watchdog;
 
 pub use block_on::block_on;
 pub use blocking::{blocking, BlockingPool, PoolConfig, PoolStats};
-pub use event_loop::LoopStats;
+pub use event_loop::{loop_turn, LoopStats};
 pub use label::{set_label, Label};
 pub use runtime::{current_loop, Builder, Handle, LoopSnapshot, Runtime};
 pub use select::{select, Either, Select};

@@ -281,7 +281,7 @@ impl Conn {
         self.metrics().response(status.as_u16());
         let body = format!("{reason}\n");
         let mut w = self.io.wbuf();
-        gyre_http::with_date(|date| {
+        gyre_http::with_date_for_turn(gyre_rt::loop_turn(), |date| {
             encode_head_typed(
                 &mut w,
                 status,
@@ -413,7 +413,7 @@ impl Exchange<'_> {
             self.io.continue_owed.set(false);
             gyre_http::encode_continue(&mut self.io.wbuf());
         }
-        let encoded = gyre_http::with_date(|date| {
+        let encoded = gyre_http::with_date_for_turn(gyre_rt::loop_turn(), |date| {
             encode_head_typed(
                 &mut self.io.wbuf(),
                 response.status,
