@@ -45,7 +45,7 @@ pub(crate) fn serve(
     local: Rc<LocalServer>,
 ) -> impl Future<Output = ()> {
     let loop_index = shared.metrics.local_index();
-    let io = Rc::new(ConnIo::new(stream, &shared.config));
+    let io = Rc::new(ConnIo::new(stream, shared.io_settings.clone()));
     let conn = Conn {
         io,
         shared,
@@ -57,9 +57,7 @@ pub(crate) fn serve(
     };
     conn.metrics().open.fetch_add(1, Ordering::Relaxed);
     async move {
-        conn.run().await;
-        let upgrade = conn.io.upgrade.borrow_mut().take();
-        if let Some(on_upgrade) = upgrade {
+        if let Some(on_upgrade) = conn.run().await {
             // The new protocol takes buffers when it needs them: an idle
             // upgraded connection holds none. It still counts as open
             // (`conn` goes with it) until it ends.
@@ -139,7 +137,9 @@ impl Conn {
         self.shared.metrics.at(self.loop_index)
     }
 
-    async fn run(&self) {
+    /// Serves requests until the connection should close; returns the
+    /// protocol to hand the connection to after a `101`, if one was sent.
+    async fn run(&self) -> Option<crate::response::OnUpgrade> {
         let limits = self.shared.config.limits();
         let mut in_a_row = 0;
         loop {
@@ -177,12 +177,14 @@ impl Conn {
             };
             match (next, answer) {
                 (Next::Answer, Some(answer)) => {
-                    if !answer.await {
-                        return;
+                    match answer.await {
+                        Verdict::Keep => {}
+                        Verdict::Close => return None,
+                        Verdict::Upgrade(on_upgrade) => return Some(on_upgrade),
                     }
                     self.served.set(self.served.get() + 1);
                     if self.io.wbuf.borrow().len() >= FLUSH_AT && self.flush().await.is_err() {
-                        return;
+                        return None;
                     }
                     in_a_row += 1;
                     if in_a_row == REQUEST_BUDGET {
@@ -192,12 +194,12 @@ impl Conn {
                 }
                 (Next::Refuse(e), _) => {
                     self.refuse(e);
-                    return;
+                    return None;
                 }
                 _ => {
                     in_a_row = 0;
                     if self.flush().await.is_err() || !self.read_more().await {
-                        return;
+                        return None;
                     }
                 }
             }
@@ -318,7 +320,7 @@ impl Exchange<'_> {
     }
 
     /// Routes and answers one request. Returns whether to keep the connection.
-    async fn answer(self, head: Box<RequestHead>) -> bool {
+    async fn answer(self, head: Box<RequestHead>) -> Verdict {
         let config = &self.shared.config;
         let method = head.method.clone();
         let version = head.version;
@@ -380,7 +382,7 @@ impl Exchange<'_> {
         // streamed or upgrading one needs a (boxed, so that this future stays
         // small and cheap to move) second step.
         let keep = match self.start_send(response, version, is_head, keep_alive) {
-            Sent::Done(keep) => keep,
+            Sent::Done(keep) => Verdict::keep_if(keep),
             Sent::More(rest) => Box::pin(self.finish_send(rest)).await,
         };
         if let Some(path) = path_for_log {
@@ -463,13 +465,13 @@ impl Exchange<'_> {
     }
 
     /// Sends what [`start_send`](Self::start_send) left. Returns whether to keep the connection.
-    async fn finish_send(&self, rest: Rest) -> bool {
+    async fn finish_send(&self, rest: Rest) -> Verdict {
         if self.flush().await.is_err() {
-            return false;
+            return Verdict::Close;
         }
         match rest {
             Rest::Large(bytes, keep_alive) => {
-                self.write_counted(&bytes).await.is_ok() && keep_alive
+                Verdict::keep_if(self.write_counted(&bytes).await.is_ok() && keep_alive)
             }
             Rest::Stream {
                 mut rx,
@@ -505,7 +507,7 @@ impl Exchange<'_> {
                         self.io.wbuf().extend_from_slice(&chunk);
                     }
                     if self.flush().await.is_err() {
-                        return false;
+                        return Verdict::Close;
                     }
                 }
                 if chunked {
@@ -513,18 +515,19 @@ impl Exchange<'_> {
                 }
                 if length.is_some_and(|n| n != sent) {
                     // The producer ended short of the announced length.
-                    return false;
+                    return Verdict::Close;
                 }
                 // The body may have been read by a task of the handler's while
                 // the response streamed; reuse the connection only if it is done.
-                keep_alive && !cut_by_shutdown && self.io.body_end.get() == BodyEnd::Finished
+                Verdict::keep_if(
+                    keep_alive && !cut_by_shutdown && self.io.body_end.get() == BodyEnd::Finished,
+                )
             }
             Rest::Upgrade(on_upgrade) => {
                 // The connection task ends here and the new protocol runs in
                 // a task of its own (see `serve`), so that a long-lived
                 // upgraded connection does not keep this request's state.
-                *self.io.upgrade.borrow_mut() = Some(on_upgrade);
-                false
+                Verdict::Upgrade(on_upgrade)
             }
             Rest::File {
                 file,
@@ -532,7 +535,8 @@ impl Exchange<'_> {
                 len,
                 keep_alive,
             } => {
-                counted(self.metrics, self.send_file(file, offset, len).await).is_ok() && keep_alive
+                let sent = counted(self.metrics, self.send_file(file, offset, len).await);
+                Verdict::keep_if(sent.is_ok() && keep_alive)
             }
         }
     }
@@ -579,6 +583,26 @@ impl Exchange<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// What follows a request's answer.
+enum Verdict {
+    /// Read the next request.
+    Keep,
+    /// Close the connection.
+    Close,
+    /// A `101` went out: hand the connection to this protocol.
+    Upgrade(crate::response::OnUpgrade),
+}
+
+impl Verdict {
+    fn keep_if(keep: bool) -> Verdict {
+        if keep {
+            Verdict::Keep
+        } else {
+            Verdict::Close
+        }
     }
 }
 

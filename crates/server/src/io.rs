@@ -135,6 +135,28 @@ pub(crate) enum BodyEnd {
     Failed(crate::metrics::Reason),
 }
 
+/// What every connection's I/O needs of the settings, in one shared place
+/// (kept out of [`ConnIo`] itself, which every idle connection holds).
+#[derive(Debug)]
+pub(crate) struct IoSettings {
+    pub(crate) write_timeout: Duration,
+    min_write_rate: u64,
+    min_rate_grace: Duration,
+    /// Largest the read buffer may grow to (the head limit, at least `READ_BUF`).
+    max_read_buf: usize,
+}
+
+impl IoSettings {
+    pub(crate) fn new(config: &crate::Config) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(IoSettings {
+            write_timeout: config.write_timeout,
+            min_write_rate: config.min_write_rate,
+            min_rate_grace: config.min_rate_grace,
+            max_read_buf: config.max_head.max(READ_BUF),
+        })
+    }
+}
+
 /// The socket and buffers of one connection.
 #[derive(Debug)]
 pub(crate) struct ConnIo {
@@ -143,34 +165,23 @@ pub(crate) struct ConnIo {
     pub(crate) rbuf: RefCell<ReadBuf>,
     /// Encoded responses not yet written.
     pub(crate) wbuf: RefCell<BytesMut>,
-    /// Settings used for write deadlines.
-    pub(crate) write_timeout: Duration,
-    min_write_rate: u64,
-    min_rate_grace: Duration,
+    /// Deadlines and sizes from the server's settings, shared by all its connections.
+    pub(crate) settings: std::sync::Arc<IoSettings>,
     /// How the current request's body ended.
     pub(crate) body_end: Cell<BodyEnd>,
     /// The client asked for `100 Continue` and has not had it yet.
     pub(crate) continue_owed: Cell<bool>,
-    /// Largest the read buffer may grow to (the head limit, at least `READ_BUF`).
-    max_read_buf: usize,
-    /// A `101` went out: the protocol that takes the connection over, left
-    /// here for the connection task to hand to a task of its own.
-    pub(crate) upgrade: RefCell<Option<crate::response::OnUpgrade>>,
 }
 
 impl ConnIo {
-    pub(crate) fn new(stream: TcpStream, config: &crate::Config) -> Self {
+    pub(crate) fn new(stream: TcpStream, settings: std::sync::Arc<IoSettings>) -> Self {
         ConnIo {
             stream,
             rbuf: RefCell::default(),
             wbuf: RefCell::default(),
-            write_timeout: config.write_timeout,
-            min_write_rate: config.min_write_rate,
-            min_rate_grace: config.min_rate_grace,
+            settings,
             body_end: Cell::new(BodyEnd::Finished),
             continue_owed: Cell::new(false),
-            max_read_buf: config.max_head.max(READ_BUF),
-            upgrade: RefCell::new(None),
         }
     }
 
@@ -181,7 +192,7 @@ impl ConnIo {
                 // Wait without a buffer, then borrow one only for the read.
                 self.stream.readable().await.map_err(|_| ReadError::Io)?;
                 let mut rbuf = self.rbuf.borrow_mut();
-                let spare = rbuf.spare(self.max_read_buf);
+                let spare = rbuf.spare(self.settings.max_read_buf);
                 if spare.is_empty() {
                     return Err(ReadError::Full);
                 }
@@ -259,15 +270,16 @@ impl ConnIo {
 
     /// Writes `data` in full, within the write deadlines.
     pub(crate) async fn write_bounded(&self, mut data: &[u8]) -> io::Result<()> {
-        let total = self.min_rate_grace
-            + if self.min_write_rate == 0 {
+        let settings = &*self.settings;
+        let total = settings.min_rate_grace
+            + if settings.min_write_rate == 0 {
                 Duration::from_secs(u32::MAX as u64)
             } else {
-                Duration::from_secs_f64(data.len() as f64 / self.min_write_rate as f64)
+                Duration::from_secs_f64(data.len() as f64 / settings.min_write_rate as f64)
             };
         let all = async {
             while !data.is_empty() {
-                let n = match timeout(self.write_timeout, self.stream.write(data)).await {
+                let n = match timeout(settings.write_timeout, self.stream.write(data)).await {
                     Ok(r) => r?,
                     Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "write stalled")),
                 };

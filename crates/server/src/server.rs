@@ -132,6 +132,7 @@ impl Server {
             id: IDS.fetch_add(1, Ordering::Relaxed),
             metrics: Metrics::new(rt.loops()),
             router: self.router,
+            io_settings: crate::io::IoSettings::new(&self.config),
             config: self.config,
             state: self.state,
             open: AtomicUsize::new(0),
@@ -182,6 +183,8 @@ pub(crate) struct ServerShared {
     /// Tells this server's per-loop state apart from other servers' on the same loop.
     id: u64,
     pub(crate) router: Router<Route>,
+    /// The settings every connection's I/O reads.
+    pub(crate) io_settings: Arc<crate::io::IoSettings>,
     pub(crate) config: Config,
     pub(crate) state: Option<Arc<dyn Any + Send + Sync>>,
     pub(crate) metrics: Metrics,
@@ -202,6 +205,7 @@ impl ServerShared {
         ServerShared {
             id: 0,
             router: Router::new(),
+            io_settings: crate::io::IoSettings::new(&Config::default()),
             config: Config::default(),
             state: None,
             metrics: Metrics::new(1),

@@ -34,7 +34,7 @@ impl Upgraded {
 
     /// The server's write timeout (how long a write may make no progress).
     pub fn write_timeout(&self) -> std::time::Duration {
-        self.io.write_timeout
+        self.io.settings.write_timeout
     }
 
     /// Reads some bytes; `Ok(0)` means the peer closed.
