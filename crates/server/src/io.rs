@@ -5,12 +5,17 @@
 //! connection falls idle, so an idle keep-alive connection holds none.
 
 use std::cell::{Cell, RefCell};
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::BytesMut;
 use gyre_rt::net::TcpStream;
 use gyre_rt::time::timeout;
+
+use crate::server::LocalServer;
 
 /// Size of a pooled read buffer; the limit on the request head keeps heads within it.
 const READ_BUF: usize = 16 * 1024;
@@ -111,6 +116,67 @@ impl ReadBuf {
     }
 }
 
+/// The future of [`ConnIo::read_more`]. Written by hand rather than made of
+/// `timeout` and a race with the shutdown signal: it is what an idle
+/// connection's task holds while it waits, so its size is paid per idle
+/// connection (72 bytes here against 168 for the composed form).
+pub(crate) struct ReadMore<'a> {
+    io: &'a ConnIo,
+    shutdown: Option<&'a LocalServer>,
+    /// This future's entry among the shutdown's waiters.
+    registered: Option<usize>,
+    deadline: gyre_rt::time::Sleep,
+}
+
+impl Future for ReadMore<'_> {
+    type Output = Result<usize, ReadError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let io = this.io;
+        loop {
+            match io.stream.poll_readable(cx) {
+                Poll::Ready(Err(_)) => return Poll::Ready(Err(ReadError::Io)),
+                Poll::Pending => break,
+                Poll::Ready(Ok(())) => {
+                    // Readable: borrow a buffer only for the read itself.
+                    let mut rbuf = io.rbuf.borrow_mut();
+                    let spare = rbuf.spare(io.settings.max_read_buf);
+                    if spare.is_empty() {
+                        return Poll::Ready(Err(ReadError::Full));
+                    }
+                    match io.stream.try_read(spare) {
+                        Ok(0) => return Poll::Ready(Err(ReadError::Closed)),
+                        Ok(n) => {
+                            rbuf.filled(n);
+                            return Poll::Ready(Ok(n));
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => rbuf.release(),
+                        Err(_) => return Poll::Ready(Err(ReadError::Io)),
+                    }
+                }
+            }
+        }
+        if let Some(local) = this.shutdown {
+            if local.poll_shutdown(cx, &mut this.registered).is_ready() {
+                return Poll::Ready(Err(ReadError::Shutdown));
+            }
+        }
+        match Pin::new(&mut this.deadline).poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(ReadError::TimedOut)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for ReadMore<'_> {
+    fn drop(&mut self) {
+        if let (Some(local), Some(key)) = (self.shutdown, self.registered) {
+            local.forget_waiter(key);
+        }
+    }
+}
+
 /// Why reading more of a request failed.
 #[derive(Debug)]
 pub(crate) enum ReadError {
@@ -122,6 +188,8 @@ pub(crate) enum ReadError {
     Full,
     /// The socket failed.
     Io,
+    /// Graceful shutdown began while the connection waited.
+    Shutdown,
 }
 
 /// How the handler left the request body (recorded when the body is dropped).
@@ -185,34 +253,19 @@ impl ConnIo {
         }
     }
 
-    /// Reads once into the read buffer, waiting at most `limit`.
-    pub(crate) async fn read_more(&self, limit: Duration) -> Result<usize, ReadError> {
-        let read = async {
-            loop {
-                // Wait without a buffer, then borrow one only for the read.
-                self.stream.readable().await.map_err(|_| ReadError::Io)?;
-                let mut rbuf = self.rbuf.borrow_mut();
-                let spare = rbuf.spare(self.settings.max_read_buf);
-                if spare.is_empty() {
-                    return Err(ReadError::Full);
-                }
-                match self.stream.try_read(spare) {
-                    Ok(0) => return Err(ReadError::Closed),
-                    Ok(n) => {
-                        rbuf.end += n;
-                        return Ok(n);
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        rbuf.release();
-                        continue;
-                    }
-                    Err(_) => return Err(ReadError::Io),
-                }
-            }
-        };
-        match timeout(limit, read).await {
-            Ok(r) => r,
-            Err(_) => Err(ReadError::TimedOut),
+    /// Reads once into the read buffer, waiting at most `limit`; with
+    /// `shutdown`, the wait also ends when that server's graceful shutdown
+    /// begins ([`ReadError::Shutdown`]).
+    pub(crate) fn read_more<'a>(
+        &'a self,
+        limit: Duration,
+        shutdown: Option<&'a LocalServer>,
+    ) -> ReadMore<'a> {
+        ReadMore {
+            io: self,
+            shutdown,
+            registered: None,
+            deadline: gyre_rt::time::sleep(limit),
         }
     }
 

@@ -335,7 +335,7 @@ impl BodyState {
             } else {
                 self.idle_timeout.min(left)
             };
-            match self.io.read_more(wait).await {
+            match self.io.read_more(wait, None).await {
                 Ok(_) => {}
                 Err(ReadError::TimedOut) => return Err(BodyError::TimedOut),
                 // The decoder always takes what it can; a full buffer it cannot

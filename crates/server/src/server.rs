@@ -278,23 +278,39 @@ impl LocalServer {
         impl Drop for Registered<'_> {
             fn drop(&mut self) {
                 if let Some(k) = self.1 {
-                    self.0.idle.borrow_mut().try_remove(k);
+                    self.0.forget_waiter(k);
                 }
             }
         }
         let mut reg = Registered(self, None);
-        poll_fn(|cx| {
-            if self.shutdown.get() {
-                return Poll::Ready(());
+        poll_fn(|cx| self.poll_shutdown(cx, &mut reg.1)).await;
+    }
+
+    /// Ready once graceful shutdown has begun; until then keeps the task's
+    /// waker in the waiter entry `key` (made on first use).
+    pub(crate) fn poll_shutdown(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        key: &mut Option<usize>,
+    ) -> Poll<()> {
+        if self.shutdown.get() {
+            return Poll::Ready(());
+        }
+        let mut idle = self.idle.borrow_mut();
+        match *key {
+            Some(k) if idle.contains(k) => {
+                if !idle[k].will_wake(cx.waker()) {
+                    idle[k] = cx.waker().clone();
+                }
             }
-            let mut idle = self.idle.borrow_mut();
-            match reg.1 {
-                Some(k) if idle.contains(k) => idle[k] = cx.waker().clone(),
-                _ => reg.1 = Some(idle.insert(cx.waker().clone())),
-            }
-            Poll::Pending
-        })
-        .await;
+            _ => *key = Some(idle.insert(cx.waker().clone())),
+        }
+        Poll::Pending
+    }
+
+    /// Drops a waiter entry made by [`poll_shutdown`](Self::poll_shutdown).
+    pub(crate) fn forget_waiter(&self, key: usize) {
+        self.idle.borrow_mut().try_remove(key);
     }
 
     fn begin_shutdown(&self) {

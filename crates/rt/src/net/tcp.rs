@@ -80,6 +80,12 @@ impl TcpStream {
         Ok(())
     }
 
+    /// Polls for read readiness: the primitive under [`readable`](Self::readable),
+    /// for hand-written futures.
+    pub fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.reg.poll_ready(cx, Direction::Read).map(Ok)
+    }
+
     /// Waits until the socket may take more bytes, for writes made outside
     /// this type (such as `sendfile` on a duplicate of its descriptor).
     pub async fn writable(&self) -> io::Result<()> {
