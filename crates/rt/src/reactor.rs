@@ -190,6 +190,26 @@ impl Registration {
     }
 }
 
+/// Wakes every task of the current loop that waits to read a socket, ready
+/// or not (a woken future polls again and finds what it waits for, or waits
+/// again): how a server tells its idle connections that something else
+/// changed, such as a graceful shutdown, without keeping a waiter list of
+/// its own for every one of them. Does nothing off a loop thread.
+pub fn wake_readers() {
+    crate::event_loop::try_with_current(|local| {
+        let wakers: Vec<std::task::Waker> = local
+            .reactor
+            .slots
+            .borrow_mut()
+            .iter_mut()
+            .filter_map(|(_, slot)| slot.reader.take())
+            .collect();
+        for w in wakers {
+            w.wake();
+        }
+    });
+}
+
 impl Drop for Registration {
     fn drop(&mut self) {
         // Closing the fd removes it from epoll; only the slot needs freeing.

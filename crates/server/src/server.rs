@@ -319,6 +319,9 @@ impl LocalServer {
         for w in wakers {
             w.wake();
         }
+        // Idle keep-alive connections wait only for their socket: wake them
+        // all to see the flag (see `io::ReadMore`).
+        gyre_rt::net::wake_readers();
     }
 }
 

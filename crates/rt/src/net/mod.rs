@@ -3,5 +3,6 @@
 mod accept;
 mod tcp;
 
+pub use crate::reactor::wake_readers;
 pub use accept::Acceptor;
 pub use tcp::{bind_std, TcpListener, TcpStream};
