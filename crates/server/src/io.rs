@@ -37,19 +37,21 @@ thread_local! {
 #[derive(Debug, Default)]
 pub(crate) struct ReadBuf {
     data: Vec<u8>,
-    start: usize,
-    end: usize,
+    /// Offsets as `u32` (buffers stay far below 4 GiB): every connection
+    /// holds a `ReadBuf`, so its size counts.
+    start: u32,
+    end: u32,
 }
 
 impl ReadBuf {
     /// The unread bytes.
     pub(crate) fn bytes(&self) -> &[u8] {
-        &self.data[self.start..self.end]
+        &self.data[self.start as usize..self.end as usize]
     }
 
     /// Marks `n` bytes as read.
     pub(crate) fn consume(&mut self, n: usize) {
-        self.start += n;
+        self.start += n as u32;
         debug_assert!(self.start <= self.end);
         if self.start == self.end {
             self.start = 0;
@@ -62,13 +64,13 @@ impl ReadBuf {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.end - self.start
+        (self.end - self.start) as usize
     }
 
     /// Marks `n` more bytes, just read into [`spare`](Self::spare), as unread.
     pub(crate) fn filled(&mut self, n: usize) {
-        self.end += n;
-        debug_assert!(self.end <= self.data.len());
+        self.end += n as u32;
+        debug_assert!(self.end as usize <= self.data.len());
     }
 
     /// Drops every unread byte.
@@ -86,17 +88,18 @@ impl ReadBuf {
                 .with(|p| p.borrow_mut().pop())
                 .unwrap_or_else(|| vec![0; READ_BUF]);
         }
-        if self.end == self.data.len() && self.start > 0 {
-            self.data.copy_within(self.start..self.end, 0);
+        if self.end as usize == self.data.len() && self.start > 0 {
+            self.data
+                .copy_within(self.start as usize..self.end as usize, 0);
             self.end -= self.start;
             self.start = 0;
         }
-        if self.end == self.data.len() && self.data.len() < max {
+        if self.end as usize == self.data.len() && self.data.len() < max {
             // A head larger than the pooled size, allowed by the settings.
-            let grown = (self.data.len() * 2).min(max);
+            let grown = (self.data.len() * 2).min(max).min(u32::MAX as usize);
             self.data.resize(grown, 0);
         }
-        &mut self.data[self.end..]
+        &mut self.data[self.end as usize..]
     }
 
     /// Returns the memory to the loop's pool if nothing is unread (a grown
