@@ -8,6 +8,8 @@
 //! bitmap of occupied slots lets the loop find its next wake-up in a few word
 //! operations instead of scanning every slot.
 
+use std::num::NonZeroU64;
+
 use slab::Slab;
 
 /// Slots per revolution. A power of two so that `% SLOTS` is a mask; with one
@@ -21,9 +23,33 @@ const WORDS: usize = SLOTS / 64;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimerKey {
     /// Index of the entry in the slab.
-    index: usize,
+    index: u32,
     /// Unique id of the insertion, so a reused slab index is told apart.
-    id: u64,
+    /// Never zero, so that an `Option<TimerKey>` takes no more room.
+    id: NonZeroU64,
+}
+
+/// A link in a slot's list: a slab index, or none. Four bytes rather than
+/// an `Option<usize>`'s sixteen: every pending timer (one per idle
+/// connection) holds two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Link(u32);
+
+impl Link {
+    const NONE: Link = Link(u32::MAX);
+
+    fn to(index: usize) -> Link {
+        Link(
+            u32::try_from(index)
+                .ok()
+                .filter(|&i| i != u32::MAX)
+                .expect("fewer than 2^32 - 1 timers"),
+        )
+    }
+
+    fn get(self) -> Option<usize> {
+        (self != Link::NONE).then_some(self.0 as usize)
+    }
 }
 
 #[derive(Debug)]
@@ -31,11 +57,11 @@ struct Entry<T> {
     /// Tick at which the timer is due.
     deadline: u64,
     /// Unique id of this insertion (see [`TimerKey`]).
-    id: u64,
+    id: NonZeroU64,
     /// Previous entry in the same slot's list.
-    prev: Option<usize>,
+    prev: Link,
     /// Next entry in the same slot's list.
-    next: Option<usize>,
+    next: Link,
     /// What the caller stored, handed back when the timer fires.
     value: T,
 }
@@ -44,7 +70,7 @@ struct Entry<T> {
 #[derive(Debug)]
 pub struct Wheel<T> {
     /// Head of each slot's list of entries.
-    heads: Box<[Option<usize>; SLOTS]>,
+    heads: Box<[Link; SLOTS]>,
     /// Bit `s` is set iff slot `s` holds at least one entry.
     occupied: [u64; WORDS],
     /// All live entries.
@@ -52,7 +78,7 @@ pub struct Wheel<T> {
     /// The last tick that has been processed; every entry due at or before it has fired.
     now: u64,
     /// Source of unique insertion ids.
-    next_id: u64,
+    next_id: NonZeroU64,
 }
 
 impl<T> Default for Wheel<T> {
@@ -65,11 +91,11 @@ impl<T> Wheel<T> {
     /// An empty wheel whose clock starts at tick `now`.
     pub fn new(now: u64) -> Self {
         Wheel {
-            heads: Box::new([None; SLOTS]),
+            heads: Box::new([Link::NONE; SLOTS]),
             occupied: [0; WORDS],
             entries: Slab::new(),
             now,
-            next_id: 0,
+            next_id: NonZeroU64::MIN,
         }
     }
 
@@ -94,26 +120,27 @@ impl<T> Wheel<T> {
         let deadline = deadline.max(self.now + 1);
         let slot = (deadline as usize) & (SLOTS - 1);
         let id = self.next_id;
-        self.next_id += 1;
+        self.next_id = id.checked_add(1).expect("2^64 timers");
         let head = self.heads[slot];
         let index = self.entries.insert(Entry {
             deadline,
             id,
-            prev: None,
+            prev: Link::NONE,
             next: head,
             value,
         });
-        if let Some(h) = head {
-            self.entries[h].prev = Some(index);
+        let link = Link::to(index);
+        if let Some(h) = head.get() {
+            self.entries[h].prev = link;
         }
-        self.heads[slot] = Some(index);
+        self.heads[slot] = link;
         self.occupied[slot / 64] |= 1 << (slot % 64);
-        TimerKey { index, id }
+        TimerKey { index: link.0, id }
     }
 
     /// Gives mutable access to a pending timer's value, or `None` if it fired or was removed.
     pub fn get_mut(&mut self, key: TimerKey) -> Option<&mut T> {
-        match self.entries.get_mut(key.index) {
+        match self.entries.get_mut(key.index as usize) {
             Some(e) if e.id == key.id => Some(&mut e.value),
             _ => None,
         }
@@ -121,12 +148,13 @@ impl<T> Wheel<T> {
 
     /// Cancels a timer; returns its value if it was still pending.
     pub fn remove(&mut self, key: TimerKey) -> Option<T> {
-        match self.entries.get(key.index) {
+        let index = key.index as usize;
+        match self.entries.get(index) {
             Some(e) if e.id == key.id => {}
             _ => return None,
         }
-        self.unlink(key.index);
-        Some(self.entries.remove(key.index).value)
+        self.unlink(index);
+        Some(self.entries.remove(index).value)
     }
 
     fn unlink(&mut self, index: usize) {
@@ -135,14 +163,14 @@ impl<T> Wheel<T> {
             (e.prev, e.next, e.deadline)
         };
         let slot = (deadline as usize) & (SLOTS - 1);
-        match prev {
+        match prev.get() {
             Some(p) => self.entries[p].next = next,
             None => self.heads[slot] = next,
         }
-        if let Some(n) = next {
+        if let Some(n) = next.get() {
             self.entries[n].prev = prev;
         }
-        if self.heads[slot].is_none() {
+        if self.heads[slot] == Link::NONE {
             self.occupied[slot / 64] &= !(1 << (slot % 64));
         }
     }
@@ -167,10 +195,10 @@ impl<T> Wheel<T> {
     }
 
     fn expire_slot(&mut self, slot: usize, to: u64, fired: &mut Vec<T>) {
-        let mut cursor = self.heads[slot];
+        let mut cursor = self.heads[slot].get();
         while let Some(index) = cursor {
             let entry = &self.entries[index];
-            cursor = entry.next;
+            cursor = entry.next.get();
             if entry.deadline <= to {
                 self.unlink(index);
                 fired.push(self.entries.remove(index).value);
