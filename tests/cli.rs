@@ -121,3 +121,31 @@ fn serve_reads_config_answers_and_exits_gracefully_on_sigterm() {
         assert!(log.contains(step), "missing {step:?} in:\n{log}");
     }
 }
+
+/// Bad chat settings, on the command line or in the `[chat]` table, stop
+/// `gyre serve` at once with a message saying what is wrong.
+#[test]
+fn serve_refuses_bad_chat_settings() {
+    let dir = std::env::temp_dir().join(format!("gyre-cli-chat-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let unknown = dir.join("unknown.toml");
+    std::fs::write(&unknown, "[chat]\nhistroy = 5\n").unwrap();
+    let zero = dir.join("zero.toml");
+    std::fs::write(&zero, "[chat]\nrate = 0.0\n").unwrap();
+    let cases: [(&[&str], &str); 3] = [
+        (&["--chat-burst", "0"], "must be positive"),
+        (&["--config", unknown.to_str().unwrap()], "histroy"),
+        (&["--config", zero.to_str().unwrap()], "must be positive"),
+    ];
+    for (args, said) in cases {
+        let out = Command::new(env!("CARGO_BIN_EXE_gyre"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(said), "{args:?}: {stderr}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
