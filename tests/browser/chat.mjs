@@ -261,19 +261,28 @@ const LOSSY_WEBSOCKET = `
     get onmessage() { return super.onmessage; }
   };`;
 
-// Remembers the page's connections so that the test can cut them.
+// Remembers the page's connections so that the test can cut them, and, while
+// the network is "down", points new ones at a closed port and fails fetches:
+// Chromium's offline emulation does not reliably stop connections to
+// 127.0.0.1 (a WebSocket reconnected, and a fetch got through, while offline).
 const CUTTABLE = `
   window.__cut = [];
+  window.__netDown = false;
   const RealWS = window.WebSocket;
   window.WebSocket = class CuttableWebSocket extends RealWS {
-    constructor(...a) { super(...a); window.__cut.push(() => this.close()); }
+    constructor(url, ...a) { super(window.__netDown ? 'ws://127.0.0.1:1/' : url, ...a);
+      window.__cut.push(() => this.close()); }
   };
   const RealES = window.EventSource;
   window.EventSource = class CuttableEventSource extends RealES {
-    constructor(...a) { super(...a);
+    constructor(url, ...a) { super(window.__netDown ? 'http://127.0.0.1:1/' : url, ...a);
       window.__cut.push(() => { this.close(); if (this.onerror) this.onerror(new Event('error')); }); }
   };
-  window.__cutAll = () => { const c = window.__cut; window.__cut = []; c.forEach((f) => f()); };`;
+  const realFetch = window.fetch.bind(window);
+  window.fetch = (...a) => window.__netDown
+    ? Promise.reject(new TypeError('Failed to fetch (network down)'))
+    : realFetch(...a);
+  window.__cutAll = () => { window.__netDown = true; const c = window.__cut; window.__cut = []; c.forEach((f) => f()); };`;
 
 // Bob loses the network (his connection is cut and new ones fail) while
 // alice talks; the status says so; when the network is back he reconnects
@@ -322,6 +331,7 @@ async function dropAndResume(browser, label, query, transport) {
     });
     await stepDo(`${label} drop: bob is back online, reconnects and catches up`, async () => {
       await b.context.setOffline(false);
+      await b.page.evaluate(() => { window.__netDown = false; });
       await waitConnected(b.page, transport);
       for (const t of missed) await expectMessage(b.page, t, 'alice');
       await expectOrderedIds(b.page);

@@ -47,6 +47,7 @@
     transport: forced || (typeof WebSocket === 'function' ? 'ws'
       : typeof EventSource === 'function' ? 'sse' : 'poll'),
     failures: 0, // consecutive connections that failed before delivering history
+    lastChance: false, // the server answered: one more immediate try before falling back
     attempt: 0, // reconnect attempts since the last good connection
     conn: null, // the live connection, if any
     everConnected: false,
@@ -366,6 +367,7 @@
     const was = state.everConnected;
     state.everConnected = true;
     state.failures = 0;
+    state.lastChance = false;
     state.attempt = 0;
     state.reason = null;
     setStatus('connected', `connected via ${TRANSPORT_NAMES[conn.t]}`);
@@ -434,12 +436,22 @@
       setStatus('connecting', `${TRANSPORT_NAMES[state.transport]} failed; checking the server…`);
       serverAnswers().then((ok) => {
         if (state.conn || state.room !== conn.room || state.nick !== conn.nick) return; // moved on meanwhile
-        if (ok) {
+        if (ok && state.lastChance) {
           state.transport = state.transport === 'ws' && typeof EventSource === 'function' ? 'sse' : 'poll';
           state.failures = 0;
+          state.lastChance = false;
           state.attempt = 0;
           connect();
+        } else if (ok) {
+          // The failures may date from a network outage that just ended:
+          // try this transport once more at once before giving it up.
+          state.lastChance = true;
+          state.failures = 1;
+          connect();
         } else {
+          // The server is out of reach: not this transport's fault.
+          state.lastChance = false;
+          state.failures = 0;
           scheduleRetry(wasReady);
         }
       });
