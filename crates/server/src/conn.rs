@@ -153,7 +153,7 @@ struct Conn {
 impl Drop for Conn {
     fn drop(&mut self) {
         self.metrics().open.fetch_sub(1, Ordering::Relaxed);
-        self.shared.open.fetch_sub(1, Ordering::Relaxed);
+        self.shared.connection_closed();
     }
 }
 

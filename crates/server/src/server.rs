@@ -136,6 +136,8 @@ impl Server {
             config: self.config,
             state: self.state,
             open: AtomicUsize::new(0),
+            all_closed: std::sync::Condvar::new(),
+            close_lock: std::sync::Mutex::new(()),
             refused_since_log: AtomicU64::new(0),
             last_limit_log: std::sync::Mutex::new(None),
             rt: rt.clone(),
@@ -190,6 +192,10 @@ pub(crate) struct ServerShared {
     pub(crate) metrics: Metrics,
     /// Open connections in the whole server (for the limit).
     pub(crate) open: AtomicUsize,
+    /// Signalled when `open` drops to zero, for a shutdown that waits on it
+    /// (with `close_lock`, so that no signal falls between its check and its wait).
+    all_closed: std::sync::Condvar,
+    close_lock: std::sync::Mutex<()>,
     /// Connections refused since the last log line about it.
     refused_since_log: AtomicU64,
     /// When the last "connection limit" line was logged.
@@ -210,9 +216,19 @@ impl ServerShared {
             state: None,
             metrics: Metrics::new(1),
             open: AtomicUsize::new(0),
+            all_closed: std::sync::Condvar::new(),
+            close_lock: std::sync::Mutex::new(()),
             refused_since_log: AtomicU64::new(0),
             last_limit_log: std::sync::Mutex::new(None),
             rt: rt.handle().clone(),
+        }
+    }
+
+    /// Counts a connection out; wakes a waiting shutdown when it was the last.
+    pub(crate) fn connection_closed(&self) {
+        if self.open.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let _held = self.close_lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.all_closed.notify_all();
         }
     }
 
@@ -222,7 +238,7 @@ impl ServerShared {
         if open < self.config.max_connections {
             return true;
         }
-        self.open.fetch_sub(1, Ordering::Relaxed);
+        self.connection_closed();
         let metrics = self.metrics.local();
         metrics.refuse(Reason::ConnectionLimit);
         metrics.response(503);
@@ -388,9 +404,19 @@ impl Running {
             target: "gyre::server",
             "shutdown: closing idle connections, {open} connection(s) open"
         );
-        while self.shared.open.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
+        let shared = &*self.shared;
+        let mut held = shared.close_lock.lock().unwrap_or_else(|e| e.into_inner());
+        while shared.open.load(Ordering::Acquire) > 0 {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                break;
+            };
+            held = shared
+                .all_closed
+                .wait_timeout(held, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
+        drop(held);
         let left = self.shared.open.load(Ordering::Relaxed);
         if left == 0 {
             tracing::info!(target: "gyre::server", "shutdown: all connections closed");
