@@ -111,6 +111,30 @@ fn say(socket: &mut Ws, text: &str, reference: &str) {
     socket.send(Message::Text(m.to_string())).unwrap();
 }
 
+/// Waits (a generous while) until `nick` is among the room's people.
+fn wait_present(addr: SocketAddr, room: &str, nick: &str) {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let (_, _, body) = http(
+            addr,
+            "GET",
+            &format!("/api/rooms/{room}/messages?after=0"),
+            "",
+        );
+        if json(&body)["people"]
+            .as_array()
+            .is_some_and(|p| p.contains(&Value::from(nick)))
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{nick} never showed up in {room}: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn http_posts_get_increasing_ids_and_long_polls_wake() {
     let server = start(relaxed());
@@ -137,15 +161,7 @@ fn http_posts_get_increasing_ids_and_long_polls_wake() {
             "",
         )
     });
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        let (_, _, rooms) = http(addr, "GET", "/api/rooms", "");
-        if json(&rooms)["rooms"][0]["people"] == 1 {
-            break; // the poller is present, so it is waiting
-        }
-        assert!(Instant::now() < deadline, "the poller never showed up");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_present(addr, "lobby", "pol"); // present, so waiting
     post(addr, "lobby", "bot", "m4");
     let (status, _, body) = poller.join().unwrap();
     assert_eq!(status, 200);
@@ -339,12 +355,9 @@ fn server_sent_events_resume_from_last_event_id() {
             "id: 5\n",
         )
     });
-    std::thread::sleep(Duration::from_millis(200));
-    let deadline = Instant::now() + TIMEOUT;
-    while !streamer.is_finished() && Instant::now() < deadline {
-        post(addr, "news", "bot", "live one"); // repeated until the stream has it (ids 5, 6, ...)
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    // Present means subscribed: the stream is made after its subscription.
+    wait_present(addr, "news", "live");
+    post(addr, "news", "bot", "live one");
     let got = streamer.join().unwrap();
     assert!(got.contains(r#""id":5"#), "{got}");
 }
@@ -545,14 +558,8 @@ fn shutdown_ends_every_transport_promptly() {
     )
     .unwrap();
     // Wait until all three are in the room.
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        let (_, _, rooms) = http(addr, "GET", "/api/rooms", "");
-        if json(&rooms)["rooms"][0]["people"] == 3 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "not everyone joined: {rooms}");
-        std::thread::sleep(Duration::from_millis(20));
+    for nick in ["pol", "ann", "sse"] {
+        wait_present(addr, "bye", nick);
     }
     let running = server.running.take().unwrap();
     let done = std::thread::spawn(move || running.shutdown());
