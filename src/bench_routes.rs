@@ -4,7 +4,6 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use gyre_rt::broadcast::{RecvError, Topic, TopicConfig};
-use gyre_rt::{select, Either};
 use gyre_server::ws::{self, Prepared, WsConfig};
 use gyre_server::{sse, BodyError, Json, Request, Response, Server};
 
@@ -127,42 +126,7 @@ fn ws_topic() -> &'static Topic<Prepared> {
 
 /// Every message that one socket sends reaches every socket on this route.
 async fn ws_broadcast(req: Request) -> Response {
-    ws::upgrade(&req, ws_config(), |socket| async move {
-        let topic = ws_topic();
-        let mut subscription = topic.subscribe();
-        let (tx, mut rx) = socket.split();
-        loop {
-            match select(rx.recv(), subscription.recv()).await {
-                Either::Left(Some(message)) => {
-                    if let Some(prepared) = Prepared::message(&message) {
-                        topic.publish(prepared);
-                    }
-                }
-                Either::Left(None) => break,
-                Either::Right(Ok(prepared)) => {
-                    // Whatever else is queued goes out in the same write.
-                    let mut batch = vec![prepared];
-                    while batch.len() < 64 {
-                        match subscription.try_next() {
-                            Some(p) => batch.push(p),
-                            None => break,
-                        }
-                    }
-                    if tx.send_prepared_all(&batch).await.is_err() {
-                        break;
-                    }
-                }
-                Either::Right(Err(RecvError::Lagged(n))) => {
-                    tracing::debug!("broadcast: a slow socket missed {n} message(s)");
-                }
-                Either::Right(Err(RecvError::Closed)) => {
-                    tx.close(ws::code::POLICY, "too slow for the broadcast")
-                        .await;
-                    break;
-                }
-            }
-        }
-    })
+    ws::upgrade(&req, ws_config(), |socket| ws::relay(socket, ws_topic()))
 }
 
 /// The topic of `/bench/publish`, `/bench/events` and `/bench/poll`: numbered messages.

@@ -9,8 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gyre_rt::broadcast::{Overflow, RecvError, Topic, TopicConfig};
-use gyre_rt::{select, Either};
+use gyre_rt::broadcast::{Overflow, Topic, TopicConfig};
 use gyre_server::ws::{self, Prepared, WsConfig};
 use gyre_server::{sse, Request, Response, Server};
 use util::ws::{frame, open_at, read_frame};
@@ -25,30 +24,7 @@ fn room(
         std::future::ready(ws::upgrade(
             &req,
             WsConfig::default(),
-            move |socket| async move {
-                let mut sub = topic.subscribe();
-                let (tx, mut rx) = socket.split();
-                loop {
-                    match select(rx.recv(), sub.recv()).await {
-                        Either::Left(Some(m)) => {
-                            if let Some(p) = Prepared::message(&m) {
-                                topic.publish(p);
-                            }
-                        }
-                        Either::Left(None) => break,
-                        Either::Right(Ok(p)) => {
-                            if tx.send_prepared(&p).await.is_err() {
-                                break;
-                            }
-                        }
-                        Either::Right(Err(RecvError::Lagged(_))) => {}
-                        Either::Right(Err(RecvError::Closed)) => {
-                            tx.close(ws::code::POLICY, "too slow").await;
-                            break;
-                        }
-                    }
-                }
-            },
+            move |socket| async move { ws::relay(socket, &topic).await },
         ))
     }
 }

@@ -27,6 +27,7 @@
 
 mod frame;
 mod handshake;
+mod relay;
 mod socket;
 
 use std::time::Duration;
@@ -35,6 +36,7 @@ use bytes::{Bytes, BytesMut};
 
 pub use frame::Opcode;
 pub use handshake::{accept_key, upgrade};
+pub use relay::relay;
 pub use socket::{code, SendError, WebSocket, WsReceiver, WsSender};
 
 /// A WebSocket message.

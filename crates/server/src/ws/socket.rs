@@ -187,10 +187,9 @@ impl WebSocket {
 
     /// Starts the close handshake with `code` and `reason` and waits (a
     /// short while) for the peer's close frame.
-    pub async fn close(mut self, code: u16, reason: &str) {
+    pub async fn close(self, code: u16, reason: &str) {
         self.inner.start_close(code, reason).await;
         self.inner.finish_close().await;
-        drop(self.recv().await);
     }
 
     /// Splits into a receiver and a sender.
