@@ -129,35 +129,24 @@ impl<B: Broker> Chat<B> {
 
     /// Adds the page (`/`, `/static/*`) and the API (`/api/*`) to `server`.
     pub fn routes(self: &Arc<Self>, server: Server) -> Server {
-        let server = assets::routes(server);
-        let (a, b, c, d, e) = (
-            self.clone(),
-            self.clone(),
-            self.clone(),
-            self.clone(),
-            self.clone(),
-        );
-        server
-            .get("/api/rooms", move |_req: Request| {
-                let chat = a.clone();
-                async move { chat.list_rooms().await }
-            })
-            .get("/api/rooms/:room/messages", move |req: Request| {
-                let chat = b.clone();
-                async move { chat.get_messages(req).await }
-            })
-            .post("/api/rooms/:room/messages", move |req: Request| {
-                let chat = c.clone();
-                async move { chat.post_message(req).await }
-            })
-            .get("/api/rooms/:room/ws", move |req: Request| {
-                let chat = d.clone();
-                async move { chat.websocket(req) }
-            })
-            .get("/api/rooms/:room/events", move |req: Request| {
-                let chat = e.clone();
-                async move { chat.events(req).await }
-            })
+        assets::routes(server)
+            .get(
+                "/api/rooms",
+                handler(self, |chat, _| async move { chat.list_rooms().await }),
+            )
+            .get(
+                "/api/rooms/:room/messages",
+                handler(self, Self::get_messages),
+            )
+            .post(
+                "/api/rooms/:room/messages",
+                handler(self, Self::post_message),
+            )
+            .get(
+                "/api/rooms/:room/ws",
+                handler(self, |chat, req| async move { chat.websocket(req) }),
+            )
+            .get("/api/rooms/:room/events", handler(self, Self::events))
     }
 
     /// Checks and stores a message from `nick`; `charge` takes one message
@@ -193,6 +182,17 @@ impl<B: Broker> Chat<B> {
             .or_insert_with(|| Bucket::new(burst))
             .take(rate, burst, now)
     }
+}
+
+/// A route handler that calls `f` with its own handle on the chat.
+fn handler<B, F, Fut>(chat: &Arc<Chat<B>>, f: F) -> impl Fn(Request) -> Fut + Send + Sync + 'static
+where
+    B: Broker,
+    F: Fn(Arc<Chat<B>>, Request) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = gyre_server::Response> + 'static,
+{
+    let chat = chat.clone();
+    move |req| f(chat.clone(), req)
 }
 
 /// A room's name from the path, checked.
