@@ -41,6 +41,7 @@ mod io;
 mod metrics;
 mod request;
 mod response;
+mod response_headers;
 pub mod router;
 mod server;
 pub mod sse;
@@ -51,6 +52,8 @@ pub use config::{Config, SlowConsumer};
 pub use handler::{BoxFuture, Handler};
 pub use metrics::{Metrics, Reason};
 pub use request::{Body, BodyError, Request};
-pub use response::{BodySender, ClientGone, IntoResponse, Json, OnUpgrade, Response, ResponseBody};
+pub use response::{
+    BodySender, ClientGone, Headers, IntoResponse, Json, OnUpgrade, Response, ResponseBody,
+};
 pub use server::{Running, Server};
 pub use upgrade::Upgraded;

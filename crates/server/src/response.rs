@@ -9,7 +9,9 @@ use std::task::{Poll, Waker};
 
 use bytes::Bytes;
 use http::header::HeaderValue;
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
+
+pub use crate::response_headers::Headers;
 
 /// An HTTP response: status, fields and body. Framing fields (Content-Length,
 /// Transfer-Encoding) are written by the server from the body.
@@ -18,7 +20,7 @@ pub struct Response {
     /// The status code.
     pub status: StatusCode,
     /// Header fields.
-    pub headers: HeaderMap,
+    pub headers: Headers,
     /// The Content-Type, kept apart from `headers` so that the common
     /// response needs no header map (a field in `headers` wins over it).
     pub content_type: Option<HeaderValue>,
@@ -69,7 +71,7 @@ impl Response {
     pub fn new(status: StatusCode) -> Self {
         Response {
             status,
-            headers: HeaderMap::new(),
+            headers: Headers::new(),
             content_type: None,
             body: ResponseBody::Empty,
         }
