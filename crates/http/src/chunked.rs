@@ -9,8 +9,8 @@
 //! ```
 
 use crate::body::Decoded;
+use crate::charset::is_tchar;
 use crate::error::ParseError;
-use crate::framing::is_tchar;
 
 /// Longest chunk-size line accepted, extensions included, CRLF excluded.
 ///

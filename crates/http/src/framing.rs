@@ -6,6 +6,7 @@ use http::header::{
 use http::Version;
 
 use crate::body::BodyKind;
+use crate::charset::{is_authority_byte, is_tchar};
 use crate::error::ParseError;
 
 /// What the framing-relevant header fields of one request say, gathered
@@ -196,17 +197,6 @@ fn trim(value: &[u8]) -> &[u8] {
         .rposition(|b| !is_ows(b))
         .map_or(start, |i| i + 1);
     &value[start..end]
-}
-
-/// A `tchar` (RFC 9110 §5.6.2).
-pub(crate) fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
-/// A byte of `uri-host [ ":" port ]` (RFC 3986 §3.2): unreserved,
-/// pct-encoded, sub-delims, `:` and the brackets of an IP-literal.
-fn is_authority_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=:[]".contains(&b)
 }
 
 #[cfg(test)]

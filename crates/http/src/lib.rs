@@ -43,7 +43,7 @@
 //! let Status::Complete(head) = gyre_http::parse_request(input, &Limits::default())? else {
 //!     unreachable!("the head is complete");
 //! };
-//! assert_eq!(head.uri.path(), "/echo");
+//! assert_eq!(head.path(), "/echo");
 //!
 //! let mut body = BodyDecoder::new(head.body);
 //! let rest = &input[head.head_len..];
@@ -74,6 +74,7 @@
 #![deny(missing_docs)]
 
 pub mod body;
+mod charset;
 pub mod chunked;
 pub mod date;
 pub mod encode;

@@ -1,15 +1,35 @@
 //! Request-line checks: request-target forms, limits on partial input, and precise httparse errors.
 
+use std::cell::OnceCell;
+
 use bytes::Bytes;
 use http::{Method, Uri};
 
+use crate::charset::{is_origin_form_byte, is_tchar};
 use crate::error::ParseError;
-use crate::framing::is_tchar;
 use crate::limits::Limits;
 
-/// Parses a request-target and checks that its form suits `method`
-/// (RFC 9112 §3.2).
-pub(crate) fn parse(method: &Method, target: Bytes) -> Result<Uri, ParseError> {
+/// Checks the request-target at `range` of `head` and that its form suits
+/// `method` (RFC 9112 §3.2). Returns its `Uri`, or an empty cell for an
+/// origin-form target of bytes that `Uri` is sure to accept: its `Uri` is
+/// then built only if someone asks for it (the router needs only the path).
+pub(crate) fn parse(
+    method: &Method,
+    head: &Bytes,
+    range: std::ops::Range<usize>,
+) -> Result<OnceCell<Uri>, ParseError> {
+    let bytes = &head[range.clone()];
+    if bytes.first() == Some(&b'/')
+        && method != Method::CONNECT
+        && bytes.iter().all(|&b| is_origin_form_byte(b))
+    {
+        return Ok(OnceCell::new());
+    }
+    parse_now(method, head.slice(range)).map(OnceCell::from)
+}
+
+/// Parses a request-target into a `Uri` and checks its form.
+fn parse_now(method: &Method, target: Bytes) -> Result<Uri, ParseError> {
     // No request-target form has a fragment (RFC 9112 §3.2), and a URI is
     // ASCII (RFC 3986 §2); http::Uri would drop the one and accept the other.
     if target.contains(&b'#') || !target.is_ascii() {
@@ -122,4 +142,53 @@ fn skip_blank_lines(buf: &[u8]) -> &[u8] {
 fn has_obs_fold(buf: &[u8]) -> bool {
     buf.windows(2)
         .any(|w| w[0] == b'\n' && (w[1] == b' ' || w[1] == b'\t'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The lazy path rests on this: every byte the origin-form class lets
+    /// through is one `Uri` accepts, in the path and in the query alike.
+    #[test]
+    fn uri_accepts_every_origin_form_byte() {
+        for b in (0..=255u8).filter(|&b| is_origin_form_byte(b)) {
+            let c = b as char;
+            let target = format!("/a{c}b?x{c}y");
+            assert!(Uri::try_from(target.as_str()).is_ok(), "{target:?}");
+        }
+    }
+
+    /// The path and query read off an unbuilt target are those of its `Uri`.
+    #[test]
+    fn lazy_path_and_query_match_the_uri() {
+        let targets = [
+            "/",
+            "/a",
+            "/a/b/",
+            "/?",
+            "/a?",
+            "/a?b",
+            "/a?b?c",
+            "/a?b=c&d=e",
+            "//x",
+            "/%2F?%3F",
+            "/a:b@c;d,e=f!g$h&i'j(k)l*m+n.o~p-q_r",
+        ];
+        for target in targets {
+            let head = format!("GET {target} HTTP/1.1\r\nHost: h\r\n\r\n");
+            let limits = Limits::default();
+            let parsed = crate::parse::parse_request(head.as_bytes(), &limits).unwrap();
+            let crate::parse::Status::Complete(head) = parsed else {
+                panic!("incomplete");
+            };
+            let (path, query) = (head.path().to_owned(), head.query().map(str::to_owned));
+            let uri: Uri = target.parse().unwrap();
+            assert_eq!((path.as_str(), query.as_deref()), (uri.path(), uri.query()));
+            // Building the Uri lazily changes nothing either.
+            assert_eq!(head.uri(), &uri);
+            assert_eq!((head.path(), head.query()), (uri.path(), uri.query()));
+            assert_eq!(head.target(), target);
+        }
+    }
 }

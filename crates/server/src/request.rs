@@ -39,17 +39,17 @@ impl Request {
 
     /// The request target.
     pub fn uri(&self) -> &Uri {
-        &self.head.uri
+        self.head.uri()
     }
 
     /// The path of the target (without the query).
     pub fn path(&self) -> &str {
-        self.head.uri.path()
+        self.head.path()
     }
 
     /// The query string, if any.
     pub fn query(&self) -> Option<&str> {
-        self.head.uri.query()
+        self.head.query()
     }
 
     /// The value of query parameter `name` (first occurrence, percent-decoded, `+` as space).

@@ -385,10 +385,10 @@ impl Conn {
             keep_alive: head.keep_alive,
             log: config
                 .access_log
-                .then(|| Box::new((head.method.clone(), head.uri.to_string()))),
+                .then(|| Box::new((head.method.clone(), head.target().to_owned()))),
         };
         let body = Body::new(self.io.clone(), head.body, head.expect_continue, config);
-        let (response, label) = match self.shared.router.lookup(&head.method, head.uri.path()) {
+        let (response, label) = match self.shared.router.lookup(&head.method, head.path()) {
             Ok(found) => {
                 let route = found.handler;
                 let params = found
