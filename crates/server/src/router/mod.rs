@@ -64,12 +64,13 @@ mod tests;
 mod tree;
 
 use std::fmt;
+use std::sync::Arc;
 
 use http::{Method, StatusCode};
 
 pub use params::Params;
 use params::Values;
-use tree::{Node, Route};
+use tree::{key_cmp, select, Node, Route, Segment};
 
 /// A set of routes, each a method, a pattern and a handler of type `H`.
 ///
@@ -81,7 +82,15 @@ pub struct Router<H> {
     /// Holds each (method, pattern shape) pair at most once: `route` refuses
     /// duplicates, so a lookup never has to choose between equal routes.
     root: Node<H>,
+    /// The routes of each pattern made only of literal segments, by pattern
+    /// (sorted in [`key_cmp`] order): a path equal to one is answered by a
+    /// binary search instead of a walk of the tree when the method fits.
+    /// The tree still holds these routes, for backtracking and `Allow`.
+    exact: Vec<(Box<str>, Endpoint<H>)>,
 }
+
+/// The routes of one pattern, one per method.
+type Endpoint<H> = Vec<Arc<Route<H>>>;
 
 /// A successful lookup: the handler, its pattern and the captured parameters.
 pub struct Found<'r, 'p, H> {
@@ -114,6 +123,7 @@ impl<H> Router<H> {
     pub fn new() -> Self {
         Self {
             root: Node::default(),
+            exact: Vec::new(),
         }
     }
 
@@ -135,8 +145,17 @@ impl<H> Router<H> {
             Err(why) => panic!("invalid route pattern {pattern:?}: {why}"),
         };
         let route = Route::new(method, pattern, &segments, handler);
-        if let Err(existing) = self.root.insert(&segments, route) {
-            panic!("route {pattern:?} conflicts with the existing route {existing}");
+        let route = match self.root.insert(&segments, route) {
+            Ok(route) => route,
+            Err(existing) => {
+                panic!("route {pattern:?} conflicts with the existing route {existing}")
+            }
+        };
+        if segments.iter().all(|s| matches!(s, Segment::Static(_))) {
+            match self.exact.binary_search_by(|(k, _)| key_cmp(k, pattern)) {
+                Ok(i) => self.exact[i].1.push(route),
+                Err(i) => self.exact.insert(i, (pattern.into(), vec![route])),
+            }
         }
         self
     }
@@ -151,8 +170,19 @@ impl<H> Router<H> {
         path: &'p str,
     ) -> Result<Found<'r, 'p, H>, RouteError> {
         let rest = path.strip_prefix('/').ok_or(RouteError::NotFound)?;
-        let mut values = Values::new();
         let mut path_matched = false;
+        // A literal path matched in full wins over any other branch (see
+        // the module docs), as long as it has a handler for the method.
+        if let Ok(i) = self.exact.binary_search_by(|(k, _)| key_cmp(k, path)) {
+            if let Some(route) = select(&self.exact[i].1, method, &mut path_matched) {
+                return Ok(Found {
+                    handler: &route.handler,
+                    pattern: &route.pattern,
+                    params: Params::new(&route.names, Values::new()),
+                });
+            }
+        }
+        let mut values = Values::new();
         if let Some(route) = self.root.find(rest, method, &mut values, &mut path_matched) {
             return Ok(Found {
                 handler: &route.handler,

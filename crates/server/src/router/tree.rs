@@ -1,6 +1,7 @@
 //! The segment tree behind the router: pattern parsing, insertion and matching.
 
 use std::fmt;
+use std::sync::Arc;
 
 use http::Method;
 
@@ -113,9 +114,9 @@ pub(super) struct Node<H> {
     param: Option<Box<Node<H>>>,
     /// Routes whose pattern ends with `*name` right after this node; at most
     /// one per method.
-    wildcard: Vec<Route<H>>,
+    wildcard: Vec<Arc<Route<H>>>,
     /// Routes whose pattern ends at this node; at most one per method.
-    routes: Vec<Route<H>>,
+    routes: Vec<Arc<Route<H>>>,
 }
 
 impl<H> Default for Node<H> {
@@ -136,7 +137,7 @@ impl<H> Node<H> {
         &mut self,
         segments: &[Segment<'_>],
         route: Route<H>,
-    ) -> Result<(), &Route<H>> {
+    ) -> Result<Arc<Route<H>>, &Route<H>> {
         let mut node = self;
         for segment in segments {
             node = match *segment {
@@ -229,40 +230,46 @@ impl<H> Node<H> {
 
     /// Calls `f` on every route in the tree, in lookup priority order.
     pub(super) fn for_each_route<'r>(&'r self, f: &mut impl FnMut(&'r Route<H>)) {
-        self.routes.iter().for_each(&mut *f);
+        self.routes.iter().map(|r| &**r).for_each(&mut *f);
         for (_, child) in &self.statics {
             child.for_each_route(f);
         }
         if let Some(child) = &self.param {
             child.for_each_route(f);
         }
-        self.wildcard.iter().for_each(f);
+        self.wildcard.iter().map(|r| &**r).for_each(f);
     }
 }
 
 /// Adds `route` to an endpoint unless one with its method is already there.
-fn add<H>(routes: &mut Vec<Route<H>>, route: Route<H>) -> Result<(), &Route<H>> {
+fn add<H>(routes: &mut Vec<Arc<Route<H>>>, route: Route<H>) -> Result<Arc<Route<H>>, &Route<H>> {
     match routes.iter().position(|r| r.method == route.method) {
         Some(i) => Err(&routes[i]),
         None => {
-            routes.push(route);
-            Ok(())
+            let route = Arc::new(route);
+            routes.push(route.clone());
+            Ok(route)
         }
     }
 }
 
 /// Picks the route of an endpoint for `method`, GET serving HEAD when there
 /// is no HEAD route; sets `seen` if the endpoint has any route.
-fn select<'r, H>(routes: &'r [Route<H>], method: &Method, seen: &mut bool) -> Option<&'r Route<H>> {
+pub(super) fn select<'r, H>(
+    routes: &'r [Arc<Route<H>>],
+    method: &Method,
+    seen: &mut bool,
+) -> Option<&'r Route<H>> {
     if routes.is_empty() {
         return None;
     }
     *seen = true;
     let exact = routes.iter().find(|r| r.method == *method);
-    exact.or_else(|| match *method == Method::HEAD {
+    let found = exact.or_else(|| match *method == Method::HEAD {
         true => routes.iter().find(|r| r.method == Method::GET),
         false => None,
-    })
+    });
+    found.map(|r| &**r)
 }
 
 /// Splits off the first segment of `rest`; `None` when it was the last one.
@@ -276,7 +283,7 @@ fn split_first(rest: &str) -> (&str, Option<&str>) {
 
 /// The order of static segments: by length, then bytes. Any total order
 /// serves a binary search; this one settles most comparisons on the lengths.
-fn key_cmp(key: &str, segment: &str) -> std::cmp::Ordering {
+pub(super) fn key_cmp(key: &str, segment: &str) -> std::cmp::Ordering {
     key.len()
         .cmp(&segment.len())
         .then_with(|| key.as_bytes().cmp(segment.as_bytes()))
