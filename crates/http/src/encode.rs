@@ -92,9 +92,11 @@ pub fn encode_head_typed(
     dst.reserve(96 + 48 * headers.len());
 
     put_status_line(dst, status);
+    // Most responses have no fields of their own: skip the map look-ups.
+    let has = |name| !headers.is_empty() && headers.contains_key(name);
     if let Some(value) = content_type {
-        if !headers.contains_key(CONTENT_TYPE) {
-            put_field(dst, b"content-type", value);
+        if !has(CONTENT_TYPE) {
+            put_known_field(dst, b"content-type: ", value);
         }
     }
     let user = put_user_fields(dst, headers);
@@ -109,13 +111,13 @@ pub fn encode_head_typed(
 
     let keep_alive = keep_alive && !user.close && framing != Framing::CloseDelimited;
     if !informational && !keep_alive && !user.close {
-        put_field(dst, b"connection", b"close");
+        dst.put_slice(b"connection: close\r\n");
     } else if !informational && keep_alive && http10 && !user.keep_alive {
         // RFC 9112 §9.3: an HTTP/1.0 client closes unless told otherwise.
-        put_field(dst, b"connection", b"keep-alive");
+        dst.put_slice(b"connection: keep-alive\r\n");
     }
-    if !headers.contains_key(DATE) {
-        put_field(dst, b"date", date);
+    if !has(DATE) {
+        put_known_field(dst, b"date: ", date);
     }
     dst.put_slice(b"\r\n");
     EncodedHead {
@@ -136,6 +138,10 @@ struct UserConnection {
 /// Appends `HTTP/1.1 <code> <reason> CRLF`; the reason is empty for codes
 /// without a canonical one (RFC 9112 §4 allows that).
 fn put_status_line(dst: &mut BytesMut, status: StatusCode) {
+    if status == StatusCode::OK {
+        dst.put_slice(b"HTTP/1.1 200 OK\r\n");
+        return;
+    }
     dst.put_slice(b"HTTP/1.1 ");
     dst.put_slice(status.as_str().as_bytes());
     dst.put_u8(b' ');
@@ -167,9 +173,9 @@ fn put_framing(dst: &mut BytesMut, framing: Framing) {
     match framing {
         Framing::Length(length) => {
             let mut digits = itoa::Buffer::new();
-            put_field(dst, b"content-length", digits.format(length).as_bytes());
+            put_known_field(dst, b"content-length: ", digits.format(length).as_bytes());
         }
-        Framing::Chunked => put_field(dst, b"transfer-encoding", b"chunked"),
+        Framing::Chunked => dst.put_slice(b"transfer-encoding: chunked\r\n"),
         Framing::CloseDelimited | Framing::None => {}
     }
 }
@@ -205,6 +211,14 @@ pub fn encode_chunk(dst: &mut BytesMut, data: &[u8]) {
 /// Appends the last chunk and an empty trailer section: `0 CRLF CRLF`.
 pub fn encode_last_chunk(dst: &mut BytesMut) {
     dst.put_slice(b"0\r\n\r\n");
+}
+
+/// Appends `name_colon_sp value CRLF`, for a name known here with its
+/// `": "` already appended (one copy fewer than [`put_field`]).
+fn put_known_field(dst: &mut BytesMut, name_colon_sp: &[u8], value: &[u8]) {
+    dst.put_slice(name_colon_sp);
+    dst.put_slice(value);
+    dst.put_slice(b"\r\n");
 }
 
 /// Appends `name: value CRLF`.
