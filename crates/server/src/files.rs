@@ -1,5 +1,6 @@
 //! Static files from a directory, the way a production server answers them,
-//! without blocking a loop: every file-system call runs on the blocking pool.
+//! without blocking a loop: every look-up and open runs on the blocking pool,
+//! and `sendfile` runs on the loop only for pages already in the page cache.
 //!
 //! Mount a [`ServeDir`] on a route ending in `*path` (`/static/*path`, or
 //! `/*path` for a whole site). It answers GET and HEAD with Content-Type,
@@ -360,7 +361,7 @@ fn respond(req: &Request, opened: Opened) -> Response {
             let part = data.slice(start as usize..(start + count) as usize);
             Response::with_body(content_type, part)
         }
-        // Larger files go out with sendfile from the pool (see `conn.rs`).
+        // Larger files go out with sendfile (see `conn/send.rs`).
         (None, None) => return StatusCode::NOT_FOUND.into_response(),
         (None, Some(file)) => {
             let mut r = Response::new(StatusCode::OK);

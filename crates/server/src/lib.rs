@@ -5,7 +5,8 @@
 //! # Layout
 //!
 //! - [`Server`] (`server.rs`): the builder, connection limit, graceful shutdown.
-//! - `conn.rs`: one connection's read → parse → route → handler → write cycle.
+//! - `conn/`: one connection's read → parse → route → handler → write cycle
+//!   (`mod.rs`), and the sending of a response (`send.rs`).
 //! - `io.rs`: a connection's socket and pooled buffers.
 //! - [`Request`] and [`Body`] (`request.rs`), [`Response`] and
 //!   [`IntoResponse`] (`response.rs`), [`Handler`] (`handler.rs`).

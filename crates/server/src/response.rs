@@ -42,8 +42,9 @@ pub enum ResponseBody {
     /// No body: after this (101) response the connection is handed to the
     /// function, which speaks the new protocol on it.
     Upgrade(OnUpgrade),
-    /// `len` bytes of a file from `offset`, sent with `sendfile` (zero copy)
-    /// from the blocking pool, so that a cold disk never stalls a loop.
+    /// `len` bytes of a file from `offset`, sent with `sendfile` (zero copy):
+    /// on the loop for pages in the page cache, else from the blocking pool,
+    /// so that a cold disk never stalls a loop.
     File {
         /// The open file.
         file: std::fs::File,

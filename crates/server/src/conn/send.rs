@@ -99,9 +99,28 @@ impl Conn {
 
     /// Sends what [`start_send`](Self::start_send) left. Returns whether to keep the connection.
     pub(super) async fn finish_send(&self, rest: Rest) -> Verdict {
-        if self.flush().await.is_err() {
-            return Verdict::Close;
+        // A file's head and first bytes go out together, in full segments
+        // (nginx's `tcp_nopush`): the socket is corked until the file is sent.
+        let cork = matches!(rest, Rest::File { .. }) && self.set_cork(true);
+        let flushed = self.flush().await;
+        let verdict = match flushed {
+            Ok(()) => self.finish_rest(rest).await,
+            Err(_) => Verdict::Close,
+        };
+        if cork {
+            self.set_cork(false);
         }
+        verdict
+    }
+
+    /// Sets `TCP_CORK`; returns whether it took.
+    fn set_cork(&self, on: bool) -> bool {
+        use std::os::fd::AsFd;
+        rustix::net::sockopt::set_tcp_cork(self.io.stream.as_fd(), on).is_ok()
+    }
+
+    /// Sends the part of a response after its head.
+    async fn finish_rest(&self, rest: Rest) -> Verdict {
         match rest {
             Rest::Large(bytes, keep_alive) => {
                 Verdict::keep_if(self.write_counted(&bytes).await.is_ok() && keep_alive)
@@ -174,14 +193,16 @@ impl Conn {
         }
     }
 
-    /// Sends `len` bytes of `file` from `offset` with `sendfile`, each call on
-    /// the blocking pool (a page-cache miss blocks that thread, not the loop),
-    /// waiting on the loop for the socket to take more in between.
+    /// Sends `len` bytes of `file` from `offset` with `sendfile`, waiting on
+    /// the loop for the socket to take more in between. A step whose bytes
+    /// are all in the page cache runs on the loop (it cannot wait for a
+    /// disk); any other runs on the blocking pool, so that a page-cache miss
+    /// blocks a pool thread, not the loop.
     async fn send_file(&self, file: std::fs::File, offset: u64, len: u64) -> std::io::Result<()> {
         use std::os::fd::AsFd;
         let stream = &self.io.stream;
-        let mut socket = Some(stream.as_fd().try_clone_to_owned()?);
-        let mut file = Some(file);
+        let socket = stream.as_fd().try_clone_to_owned()?;
+        let mut fds = Some((socket, file));
         let (mut offset, end) = (offset, offset + len);
         let wait = self.shared.config.write_timeout;
         while offset < end {
@@ -190,23 +211,29 @@ impl Conn {
                 .map_err(|_| {
                     std::io::Error::new(std::io::ErrorKind::TimedOut, "write stalled")
                 })??;
-            let (Some(s), Some(f)) = (socket.take(), file.take()) else {
+            let Some((s, f)) = fds.take() else {
                 return Err(std::io::ErrorKind::Other.into());
             };
-            let want = usize::try_from(end - offset).unwrap_or(usize::MAX);
+            // What one call may send: bounded so that checking the page
+            // cache stays cheap and one call does not hold the loop long.
+            let want = (end - offset).min(SENDFILE_STEP);
             let mut at = offset;
-            let (s, f, sent) = gyre_rt::blocking(move || {
-                let r = rustix::fs::sendfile(&s, &f, Some(&mut at), want);
-                (s, f, r)
-            })
-            .await;
-            socket = Some(s);
-            file = Some(f);
+            let (s, f, sent) = if gyre_rt::is_resident(&f, offset, want) == Some(true) {
+                let sent = rustix::fs::sendfile(&s, &f, Some(&mut at), want as usize);
+                (s, f, sent)
+            } else {
+                gyre_rt::blocking(move || {
+                    let sent = rustix::fs::sendfile(&s, &f, Some(&mut at), want as usize);
+                    (s, f, sent)
+                })
+                .await
+            };
+            fds = Some((s, f));
             match sent {
                 Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
                 Ok(n) => {
                     offset += n as u64;
-                    if n < want {
+                    if (n as u64) < want {
                         stream.clear_writable();
                     }
                 }
@@ -218,6 +245,9 @@ impl Conn {
         Ok(())
     }
 }
+
+/// The most one `sendfile` call is asked to send.
+const SENDFILE_STEP: u64 = 4 << 20;
 
 /// How far [`Conn::start_send`] got.
 pub(super) enum Sent {
