@@ -246,8 +246,9 @@ impl Conn {
     }
 }
 
-/// The most one `sendfile` call is asked to send.
-const SENDFILE_STEP: u64 = 4 << 20;
+/// The most one `sendfile` call is asked to send: it bounds how long one
+/// download holds its loop (nginx's `sendfile_max_chunk` defaults to this).
+const SENDFILE_STEP: u64 = 2 << 20;
 
 /// How far [`Conn::start_send`] got.
 pub(super) enum Sent {
