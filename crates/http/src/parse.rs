@@ -39,6 +39,9 @@ pub struct RequestHead {
     pub method: Method,
     /// Where the request-target is in [`raw`](Self::raw).
     target: Span,
+    /// Where its path is, for an origin-form target read without a `Uri`
+    /// (see `uri`); `None` when the `Uri` was built while parsing.
+    path: Option<Span>,
     /// The request-target as a `Uri`: origin-form (`/path?query`),
     /// absolute-form (`http://host/path`), asterisk-form (`*`, OPTIONS
     /// only) or authority-form (`host:port`, CONNECT only) (RFC 9112 §3.2).
@@ -90,20 +93,31 @@ impl RequestHead {
     /// The path of the request-target (`/a/b` of `/a/b?c`), found without
     /// building the `Uri` for an origin-form target.
     pub fn path(&self) -> &str {
-        match self.uri.get() {
-            Some(uri) => uri.path(),
-            None => self
-                .target()
-                .split_once('?')
-                .map_or(self.target(), |(p, _)| p),
+        match self.path {
+            // Checked to be ASCII while parsing.
+            Some(path) => std::str::from_utf8(&self.raw[path.range()]).unwrap_or_default(),
+            None => self.uri().path(),
+        }
+    }
+
+    /// The bytes of [`path`](Self::path), without the UTF-8 check that
+    /// making a `&str` costs (a router's exact match needs no more).
+    pub fn path_bytes(&self) -> &[u8] {
+        match self.path {
+            Some(path) => &self.raw[path.range()],
+            None => self.uri().path().as_bytes(),
         }
     }
 
     /// The query of the request-target (`c` of `/a/b?c`), if it has one.
     pub fn query(&self) -> Option<&str> {
-        match self.uri.get() {
-            Some(uri) => uri.query(),
-            None => self.target().split_once('?').map(|(_, q)| q),
+        match self.path {
+            Some(path) if path.end < self.target.end => {
+                let query = &self.raw[path.end + 1..self.target.end];
+                Some(std::str::from_utf8(query).unwrap_or_default())
+            }
+            Some(_) => None,
+            None => self.uri().query(),
         }
     }
 
@@ -312,7 +326,11 @@ fn build(
 ) -> Result<Box<RequestHead>, ParseError> {
     let method =
         Method::from_bytes(&head[raw.method.range()]).map_err(|_| ParseError::InvalidMethod)?;
-    let uri = target::parse(&method, &head, raw.target.range())?;
+    let (uri, path_len) = target::parse(&method, &head, raw.target.range())?;
+    let path = path_len.map(|len| Span {
+        start: raw.target.start,
+        end: raw.target.start + len,
+    });
     let mut facts = HeadFacts::default();
     for &(name, value) in fields {
         let name = &head[name.range()];
@@ -330,6 +348,7 @@ fn build(
     Ok(Box::new(RequestHead {
         method,
         target: raw.target,
+        path,
         uri,
         version: raw.version,
         raw: head,

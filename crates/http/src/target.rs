@@ -10,22 +10,25 @@ use crate::error::ParseError;
 use crate::limits::Limits;
 
 /// Checks the request-target at `range` of `head` and that its form suits
-/// `method` (RFC 9112 §3.2). Returns its `Uri`, or an empty cell for an
-/// origin-form target of bytes that `Uri` is sure to accept: its `Uri` is
-/// then built only if someone asks for it (the router needs only the path).
+/// `method` (RFC 9112 §3.2). Returns its `Uri` and `None`; or, for an
+/// origin-form target of bytes that `Uri` is sure to accept, an empty cell
+/// and the length of its path: its `Uri` is then built only if someone
+/// asks for it (the router needs only the path).
 pub(crate) fn parse(
     method: &Method,
     head: &Bytes,
     range: std::ops::Range<usize>,
-) -> Result<OnceCell<Uri>, ParseError> {
+) -> Result<(OnceCell<Uri>, Option<usize>), ParseError> {
     let bytes = &head[range.clone()];
     if bytes.first() == Some(&b'/')
         && method != Method::CONNECT
         && bytes.iter().all(|&b| is_origin_form_byte(b))
     {
-        return Ok(OnceCell::new());
+        let path_len = bytes.iter().position(|&b| b == b'?').unwrap_or(bytes.len());
+        return Ok((OnceCell::new(), Some(path_len)));
     }
-    parse_now(method, head.slice(range)).map(OnceCell::from)
+    let uri = parse_now(method, head.slice(range))?;
+    Ok((OnceCell::from(uri), None))
 }
 
 /// Parses a request-target into a `Uri` and checks its form.
@@ -183,6 +186,7 @@ mod tests {
                 panic!("incomplete");
             };
             let (path, query) = (head.path().to_owned(), head.query().map(str::to_owned));
+            assert_eq!(head.path_bytes(), path.as_bytes());
             let uri: Uri = target.parse().unwrap();
             assert_eq!((path.as_str(), query.as_deref()), (uri.path(), uri.query()));
             // Building the Uri lazily changes nothing either.

@@ -388,7 +388,11 @@ impl Conn {
                 .then(|| Box::new((head.method.clone(), head.target().to_owned()))),
         };
         let body = Body::new(self.io.clone(), head.body, head.expect_continue, config);
-        let (response, label) = match self.shared.router.lookup(&head.method, head.path()) {
+        let (response, label) = match self
+            .shared
+            .router
+            .lookup_bytes(&head.method, head.path_bytes())
+        {
             Ok(found) => {
                 let route = found.handler;
                 let params = found

@@ -152,7 +152,10 @@ impl<H> Router<H> {
             }
         };
         if segments.iter().all(|s| matches!(s, Segment::Static(_))) {
-            match self.exact.binary_search_by(|(k, _)| key_cmp(k, pattern)) {
+            match self
+                .exact
+                .binary_search_by(|(k, _)| key_cmp(k.as_bytes(), pattern.as_bytes()))
+            {
                 Ok(i) => self.exact[i].1.push(route),
                 Err(i) => self.exact.insert(i, (pattern.into(), vec![route])),
             }
@@ -169,19 +172,11 @@ impl<H> Router<H> {
         method: &Method,
         path: &'p str,
     ) -> Result<Found<'r, 'p, H>, RouteError> {
+        if let Some(found) = self.lookup_exact(method, path.as_bytes()) {
+            return Ok(found);
+        }
         let rest = path.strip_prefix('/').ok_or(RouteError::NotFound)?;
         let mut path_matched = false;
-        // A literal path matched in full wins over any other branch (see
-        // the module docs), as long as it has a handler for the method.
-        if let Ok(i) = self.exact.binary_search_by(|(k, _)| key_cmp(k, path)) {
-            if let Some(route) = select(&self.exact[i].1, method, &mut path_matched) {
-                return Ok(Found {
-                    handler: &route.handler,
-                    pattern: &route.pattern,
-                    params: Params::new(&route.names, Values::new()),
-                });
-            }
-        }
         let mut values = Values::new();
         if let Some(route) = self.root.find(rest, method, &mut values, &mut path_matched) {
             return Ok(Found {
@@ -198,6 +193,39 @@ impl<H> Router<H> {
         self.root.allowed(rest, &mut methods);
         Err(RouteError::MethodNotAllowed {
             allow: allow_header(methods),
+        })
+    }
+}
+
+impl<H> Router<H> {
+    /// Like [`lookup`](Self::lookup) for a path given as bytes: a path equal
+    /// to a literal pattern is found without first checking that the bytes
+    /// are UTF-8; any other is checked, then looked up (bytes that are not
+    /// UTF-8 match no route).
+    pub fn lookup_bytes<'r, 'p>(
+        &'r self,
+        method: &Method,
+        path: &'p [u8],
+    ) -> Result<Found<'r, 'p, H>, RouteError> {
+        if let Some(found) = self.lookup_exact(method, path) {
+            return Ok(found);
+        }
+        let path = std::str::from_utf8(path).map_err(|_| RouteError::NotFound)?;
+        self.lookup(method, path)
+    }
+
+    /// A literal pattern equal to `path` with a handler for `method`: it
+    /// wins over any other branch (see the module docs).
+    fn lookup_exact<'r, 'p>(&'r self, method: &Method, path: &[u8]) -> Option<Found<'r, 'p, H>> {
+        let i = self
+            .exact
+            .binary_search_by(|(k, _)| key_cmp(k.as_bytes(), path))
+            .ok()?;
+        let route = select(&self.exact[i].1, method, &mut false)?;
+        Some(Found {
+            handler: &route.handler,
+            pattern: &route.pattern,
+            params: Params::new(&route.names, Values::new()),
         })
     }
 }

@@ -34,12 +34,28 @@ fn router(routes: &[(Method, &str)]) -> Router<String> {
     router
 }
 
+/// What a lookup answered, owned, for comparing two lookups.
+type Summary = Result<(String, String, Vec<(String, String)>), RouteError>;
+
+fn summary(r: &Result<Found<'_, '_, String>, RouteError>) -> Summary {
+    match r {
+        Ok(f) => {
+            let params = f.params.iter().map(|(n, v)| (n.to_owned(), v.to_owned()));
+            Ok((f.handler.clone(), f.pattern.to_owned(), params.collect()))
+        }
+        Err(e) => Err(e.clone()),
+    }
+}
+
 /// Builds a router from `routes` and checks every `(method, path, want)` case.
 fn check(routes: &[(Method, &str)], cases: &[(Method, &str, Want)]) {
     let router = router(routes);
     for (method, path, want) in cases {
         let got = router.lookup(method, path);
         let context = format!("{method} {path:?}: got {got:?}, want {want:?}");
+        // The same answer when the path is given as bytes.
+        let by_bytes = router.lookup_bytes(method, path.as_bytes());
+        assert_eq!(summary(&by_bytes), summary(&got), "{context} (as bytes)");
         match (want, &got) {
             (Hit(label, params), Ok(found)) => {
                 assert_eq!(found.handler, label, "{context}");
@@ -457,6 +473,18 @@ fn router_resolves_hundreds_of_routes() {
         format!("{router:?}").matches("GET /api/v1/res").count(),
         301
     );
+}
+
+#[test]
+fn router_lookup_bytes_refuses_what_is_not_utf8() {
+    let router = router(&[(GET, "/a/:x"), (GET, "/b")]);
+    assert_eq!(
+        router.lookup_bytes(&GET, b"/a/\xff").unwrap_err(),
+        RouteError::NotFound
+    );
+    assert_eq!(router.lookup_bytes(&GET, b"/b").unwrap().pattern, "/b");
+    let found = router.lookup_bytes(&GET, b"/a/x").unwrap();
+    assert_eq!(found.params.get("x"), Some("x"));
 }
 
 #[test]

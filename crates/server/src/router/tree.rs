@@ -142,7 +142,9 @@ impl<H> Node<H> {
         for segment in segments {
             node = match *segment {
                 Segment::Static(text) => {
-                    let found = node.statics.binary_search_by(|(k, _)| key_cmp(k, text));
+                    let found = node
+                        .statics
+                        .binary_search_by(|(k, _)| key_cmp(k.as_bytes(), text.as_bytes()));
                     let i = found.unwrap_or_else(|i| {
                         node.statics.insert(i, (text.into(), Node::default()));
                         i
@@ -173,7 +175,10 @@ impl<H> Node<H> {
         seen: &mut bool,
     ) -> Option<&'r Route<H>> {
         let (segment, next) = split_first(rest);
-        if let Ok(i) = self.statics.binary_search_by(|(k, _)| key_cmp(k, segment)) {
+        if let Ok(i) = self
+            .statics
+            .binary_search_by(|(k, _)| key_cmp(k.as_bytes(), segment.as_bytes()))
+        {
             let found = self.statics[i].1.descend(next, method, values, seen);
             if found.is_some() {
                 return found;
@@ -211,7 +216,10 @@ impl<H> Node<H> {
     /// (repeats included), for a 405's `Allow`.
     pub(super) fn allowed<'r>(&'r self, rest: &str, methods: &mut Vec<&'r Method>) {
         let (segment, next) = split_first(rest);
-        if let Ok(i) = self.statics.binary_search_by(|(k, _)| key_cmp(k, segment)) {
+        if let Ok(i) = self
+            .statics
+            .binary_search_by(|(k, _)| key_cmp(k.as_bytes(), segment.as_bytes()))
+        {
             self.statics[i].1.allowed_below(next, methods);
         }
         if let (Some(child), false) = (&self.param, segment.is_empty()) {
@@ -283,8 +291,6 @@ fn split_first(rest: &str) -> (&str, Option<&str>) {
 
 /// The order of static segments: by length, then bytes. Any total order
 /// serves a binary search; this one settles most comparisons on the lengths.
-pub(super) fn key_cmp(key: &str, segment: &str) -> std::cmp::Ordering {
-    key.len()
-        .cmp(&segment.len())
-        .then_with(|| key.as_bytes().cmp(segment.as_bytes()))
+pub(super) fn key_cmp(key: &[u8], segment: &[u8]) -> std::cmp::Ordering {
+    key.len().cmp(&segment.len()).then_with(|| key.cmp(segment))
 }
