@@ -48,8 +48,9 @@ struct Settings {
     follow_symlinks_out: bool,
     /// Serve names starting with a dot.
     dotfiles: bool,
-    /// How long a small file looked up once is served from this loop's cache
-    /// before it is looked up again (nginx's `open_file_cache_valid`).
+    /// How long a file looked up once is served from this loop's cache (a
+    /// small one from memory, a large one from its open descriptor) before
+    /// it is looked up again (nginx's `open_file_cache_valid`).
     cache_ttl: Duration,
     /// The route parameter holding the path (`path` for `*path`).
     param: String,
@@ -81,8 +82,9 @@ impl ServeDir {
         self
     }
 
-    /// How long a small file is served from memory before it is looked up
-    /// again (default 1 s; zero turns the cache off).
+    /// How long a looked-up file is served without looking it up again: a
+    /// small one from memory, a large one from its open descriptor (at most
+    /// 64 per loop are kept open). Default 1 s; zero turns the cache off.
     pub fn cache_ttl(mut self, ttl: Duration) -> Self {
         Arc::make_mut(&mut self.inner).cache_ttl = ttl;
         self
@@ -149,7 +151,7 @@ async fn serve(settings: Arc<Settings>, req: Request) -> Response {
     let s = settings.clone();
     let found = gyre_rt::blocking(move || lookup(&s, &relative, wants_dir, accepts)).await;
     if let Lookup::File(o) = &found {
-        if o.small.is_some() && !settings.cache_ttl.is_zero() {
+        if !settings.cache_ttl.is_zero() {
             cache_put(key, (**o).clone());
         }
     }
@@ -177,11 +179,14 @@ struct CacheKey {
     encodings: Vec<&'static str>,
 }
 
-/// Small files most recently looked up on this loop.
+/// Files most recently looked up on this loop.
 const CACHE_MAX: usize = 1024;
+/// Of those, at most this many large ones, each holding its file open.
+const CACHE_OPEN_MAX: usize = 64;
 
 thread_local! {
-    /// This loop's small-file cache: lookups and contents, with when they were made.
+    /// This loop's file cache: lookups, with the contents of small files and
+    /// the open descriptors of large ones, and when they were made.
     static CACHE: RefCell<HashMap<CacheKey, (Instant, Opened)>> = RefCell::new(HashMap::new());
 }
 
@@ -199,7 +204,9 @@ fn cache_get(key: &CacheKey, ttl: Duration) -> Option<Opened> {
 fn cache_put(key: CacheKey, opened: Opened) {
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
-        if c.len() >= CACHE_MAX {
+        let holds_file = opened.file.is_some();
+        let open = || c.values().filter(|(_, o)| o.file.is_some()).count();
+        if c.len() >= CACHE_MAX || (holds_file && open() >= CACHE_OPEN_MAX) {
             // Crude but bounded: start over rather than track recency.
             c.clear();
         }
@@ -366,10 +373,6 @@ fn respond(req: &Request, opened: Opened) -> Response {
         (None, Some(file)) => {
             let mut r = Response::new(StatusCode::OK);
             r.content_type = Some(http::HeaderValue::from_static(content_type));
-            // Only the request that opened it holds a large file.
-            let Ok(file) = Arc::try_unwrap(file) else {
-                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-            };
             r.body = ResponseBody::File {
                 file,
                 offset: start,

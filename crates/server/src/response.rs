@@ -46,8 +46,10 @@ pub enum ResponseBody {
     /// on the loop for pages in the page cache, else from the blocking pool,
     /// so that a cold disk never stalls a loop.
     File {
-        /// The open file.
-        file: std::fs::File,
+        /// The open file, shared: `sendfile` reads at an offset of its own
+        /// and leaves the file position alone, so one descriptor can serve
+        /// many downloads at once (see the open-file cache of `files`).
+        file: std::sync::Arc<std::fs::File>,
         /// Where the bytes to send begin.
         offset: u64,
         /// How many bytes to send (the Content-Length).

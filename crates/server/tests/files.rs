@@ -239,6 +239,45 @@ fn files_small_file_cache_serves_from_memory_until_its_ttl() {
 }
 
 #[test]
+fn files_large_file_cache_keeps_the_open_descriptor_until_its_ttl() {
+    let s = site();
+    let serve = |ttl: Duration| {
+        let rt = gyre_rt::Builder::new().workers(1).build().unwrap();
+        let listener = gyre_rt::net::bind_std("127.0.0.1:0".parse().unwrap(), 64).unwrap();
+        let running = Server::new()
+            .get("/*path", ServeDir::new(&s.dir).unwrap().cache_ttl(ttl))
+            .start(rt.handle(), listener)
+            .unwrap();
+        (rt, running)
+    };
+    // Larger than what is read whole with the lookup: sent with sendfile.
+    let old: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    let new: Vec<u8> = old.iter().map(|b| b ^ 0xff).collect();
+    std::fs::write(s.dir.join("large.bin"), &old).unwrap();
+    let (_rt1, cached) = serve(Duration::from_secs(3600));
+    let (_rt2, uncached) = serve(Duration::ZERO);
+    let (c, u) = (cached.local_addr().unwrap(), uncached.local_addr().unwrap());
+    assert_eq!(get(c, "/large.bin", "").2, old);
+    assert_eq!(get(u, "/large.bin", "").2, old);
+    // Replaced by a rename, as deployments do: a new file under the old name.
+    std::fs::write(s.dir.join("large.bin.next"), &new).unwrap();
+    std::fs::rename(s.dir.join("large.bin.next"), s.dir.join("large.bin")).unwrap();
+    // Within its TTL the cached descriptor still serves the old file, whole
+    // and exact, also to several clients at once (one descriptor, each
+    // sendfile at its own offset); with no cache the new file shows.
+    let clients: Vec<_> = (0..4)
+        .map(|_| std::thread::spawn(move || get(c, "/large.bin", "").2))
+        .collect();
+    for client in clients {
+        assert!(client.join().unwrap() == old, "a cached download differs");
+    }
+    assert!(
+        get(u, "/large.bin", "").2 == new,
+        "the uncached server missed the change"
+    );
+}
+
+#[test]
 fn files_curl_ranges_and_conditional_requests() {
     let s = site();
     let url = format!("http://{}/hello.txt", s.addr);

@@ -198,11 +198,17 @@ impl Conn {
     /// are all in the page cache runs on the loop (it cannot wait for a
     /// disk); any other runs on the blocking pool, so that a page-cache miss
     /// blocks a pool thread, not the loop.
-    async fn send_file(&self, file: std::fs::File, offset: u64, len: u64) -> std::io::Result<()> {
+    async fn send_file(
+        &self,
+        file: std::sync::Arc<std::fs::File>,
+        offset: u64,
+        len: u64,
+    ) -> std::io::Result<()> {
         use std::os::fd::AsFd;
         let stream = &self.io.stream;
-        let socket = stream.as_fd().try_clone_to_owned()?;
-        let mut fds = Some((socket, file));
+        // The socket's descriptor as the pool needs it (owned), made on the
+        // first step that goes there.
+        let mut socket = None;
         let (mut offset, end) = (offset, offset + len);
         let wait = self.shared.config.write_timeout;
         while offset < end {
@@ -211,24 +217,26 @@ impl Conn {
                 .map_err(|_| {
                     std::io::Error::new(std::io::ErrorKind::TimedOut, "write stalled")
                 })??;
-            let Some((s, f)) = fds.take() else {
-                return Err(std::io::ErrorKind::Other.into());
-            };
             // What one call may send: bounded so that checking the page
             // cache stays cheap and one call does not hold the loop long.
             let want = (end - offset).min(SENDFILE_STEP);
             let mut at = offset;
-            let (s, f, sent) = if gyre_rt::is_resident(&f, offset, want) == Some(true) {
-                let sent = rustix::fs::sendfile(&s, &f, Some(&mut at), want as usize);
-                (s, f, sent)
+            let sent = if gyre_rt::is_resident(&*file, offset, want) == Some(true) {
+                rustix::fs::sendfile(stream.as_fd(), &*file, Some(&mut at), want as usize)
             } else {
-                gyre_rt::blocking(move || {
-                    let sent = rustix::fs::sendfile(&s, &f, Some(&mut at), want as usize);
-                    (s, f, sent)
+                let s = match socket.take() {
+                    Some(s) => s,
+                    None => stream.as_fd().try_clone_to_owned()?,
+                };
+                let f = file.clone();
+                let (s, sent) = gyre_rt::blocking(move || {
+                    let sent = rustix::fs::sendfile(&s, &*f, Some(&mut at), want as usize);
+                    (s, sent)
                 })
-                .await
+                .await;
+                socket = Some(s);
+                sent
             };
-            fds = Some((s, f));
             match sent {
                 Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
                 Ok(n) => {
@@ -274,7 +282,7 @@ pub(super) enum Rest {
     Upgrade(crate::response::OnUpgrade),
     /// A file range, sent with `sendfile`.
     File {
-        file: std::fs::File,
+        file: std::sync::Arc<std::fs::File>,
         offset: u64,
         len: u64,
         keep_alive: bool,
