@@ -152,7 +152,7 @@ async fn serve(settings: Arc<Settings>, req: Request) -> Response {
     let found = gyre_rt::blocking(move || lookup(&s, &relative, wants_dir, accepts)).await;
     if let Lookup::File(o) = &found {
         if !settings.cache_ttl.is_zero() {
-            cache_put(key, (**o).clone());
+            cache_put(key, (**o).clone(), settings.cache_ttl);
         }
     }
     match found {
@@ -186,8 +186,10 @@ const CACHE_OPEN_MAX: usize = 64;
 
 thread_local! {
     /// This loop's file cache: lookups, with the contents of small files and
-    /// the open descriptors of large ones, and when they were made.
+    /// the open descriptors of large ones, and when each entry expires.
     static CACHE: RefCell<HashMap<CacheKey, (Instant, Opened)>> = RefCell::new(HashMap::new());
+    /// Whether this loop runs the task that closes expired descriptors.
+    static SWEEPING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 fn cache_get(key: &CacheKey, ttl: Duration) -> Option<Opened> {
@@ -196,22 +198,44 @@ fn cache_get(key: &CacheKey, ttl: Duration) -> Option<Opened> {
     }
     CACHE.with(|c| {
         let c = c.borrow();
-        let (at, opened) = c.get(key)?;
-        (at.elapsed() < ttl).then(|| opened.clone())
+        let (expires, opened) = c.get(key)?;
+        (Instant::now() < *expires).then(|| opened.clone())
     })
 }
 
-fn cache_put(key: CacheKey, opened: Opened) {
+fn cache_put(key: CacheKey, opened: Opened, ttl: Duration) {
+    let holds_file = opened.file.is_some();
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
-        let holds_file = opened.file.is_some();
         let open = || c.values().filter(|(_, o)| o.file.is_some()).count();
         if c.len() >= CACHE_MAX || (holds_file && open() >= CACHE_OPEN_MAX) {
             // Crude but bounded: start over rather than track recency.
             c.clear();
         }
-        c.insert(key, (Instant::now(), opened));
+        c.insert(key, (Instant::now() + ttl, opened));
     });
+    if holds_file && !SWEEPING.replace(true) {
+        gyre_rt::spawn(sweep()).detach();
+    }
+}
+
+/// Closes the descriptors of expired entries (a deleted file's space is
+/// only freed once its last descriptor closes), once a second until this
+/// loop's cache holds no open file.
+async fn sweep() {
+    loop {
+        gyre_rt::time::sleep(Duration::from_secs(1)).await;
+        let still_open = CACHE.with(|c| {
+            let mut c = c.borrow_mut();
+            let now = Instant::now();
+            c.retain(|_, (expires, _)| now < *expires);
+            c.values().any(|(_, o)| o.file.is_some())
+        });
+        if !still_open {
+            SWEEPING.set(false);
+            return;
+        }
+    }
 }
 
 /// The request's path below the root, or `None` if it tries to leave it or

@@ -278,6 +278,42 @@ fn files_large_file_cache_keeps_the_open_descriptor_until_its_ttl() {
 }
 
 #[test]
+fn files_expired_descriptors_are_closed_so_deleted_files_free_their_space() {
+    let s = site();
+    let rt = gyre_rt::Builder::new().workers(1).build().unwrap();
+    let listener = gyre_rt::net::bind_std("127.0.0.1:0".parse().unwrap(), 64).unwrap();
+    let dir = ServeDir::new(&s.dir)
+        .unwrap()
+        .cache_ttl(Duration::from_millis(200));
+    let running = Server::new()
+        .get("/*path", dir)
+        .start(rt.handle(), listener)
+        .unwrap();
+    let addr = running.local_addr().unwrap();
+    let data = vec![7u8; 200_000];
+    let path = s.dir.join("doomed.bin");
+    std::fs::write(&path, &data).unwrap();
+    assert!(get(addr, "/doomed.bin", "").2 == data);
+    std::fs::remove_file(&path).unwrap();
+    // This process holds a descriptor of the deleted file while it is cached...
+    let holds = || {
+        std::fs::read_dir("/proc/self/fd").unwrap().any(|fd| {
+            let target = std::fs::read_link(fd.unwrap().path()).unwrap_or_default();
+            target.to_string_lossy().contains("doomed.bin")
+        })
+    };
+    // ...and closes it soon after the TTL, with no further request.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while holds() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the descriptor stayed open"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
 fn files_curl_ranges_and_conditional_requests() {
     let s = site();
     let url = format!("http://{}/hello.txt", s.addr);
