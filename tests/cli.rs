@@ -112,6 +112,7 @@ fn serve_reads_config_answers_and_exits_gracefully_on_sigterm() {
         log.push(line);
     }
     let log = log.join("\n");
+    let _ = std::fs::remove_dir_all(&dir);
     assert!(status.success(), "exit {status:?}\n{log}");
     for step in [
         "shutting down gracefully",

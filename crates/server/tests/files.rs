@@ -14,6 +14,14 @@ struct Site {
     _running: gyre_server::Running,
     addr: SocketAddr,
     dir: PathBuf,
+    /// The temporary directory holding `dir`, removed with the site.
+    base: PathBuf,
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.base);
+    }
 }
 
 fn site() -> Site {
@@ -49,6 +57,7 @@ fn site() -> Site {
         _running: running,
         addr,
         dir,
+        base,
     }
 }
 
