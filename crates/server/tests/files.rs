@@ -323,6 +323,30 @@ fn files_expired_descriptors_are_closed_so_deleted_files_free_their_space() {
 }
 
 #[test]
+fn files_cold_file_goes_out_from_the_pool_exact() {
+    let s = site();
+    let data: Vec<u8> = (0..5_000_000u32).map(|i| (i % 241) as u8).collect();
+    let path = s.dir.join("cold.bin");
+    std::fs::write(&path, &data).unwrap();
+    let file = std::fs::File::open(&path).unwrap();
+    file.sync_all().unwrap();
+    // Out of the page cache, so that sendfile must not run on the loop.
+    rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+    match gyre_rt::is_resident(&file, 0, data.len() as u64) {
+        Some(false) => {}
+        other => eprintln!("the page cache could not be emptied ({other:?}): hot path only"),
+    }
+    let (status, _, body) = get(s.addr, "/cold.bin", "");
+    assert_eq!(status, 200);
+    assert!(body == data, "the cold download differs");
+    // A range from the middle, also cold.
+    rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+    let (status, _, body) = get(s.addr, "/cold.bin", "Range: bytes=1000000-3999999\r\n");
+    assert_eq!(status, 206);
+    assert!(body == data[1_000_000..4_000_000], "the cold range differs");
+}
+
+#[test]
 fn files_curl_ranges_and_conditional_requests() {
     let s = site();
     let url = format!("http://{}/hello.txt", s.addr);
