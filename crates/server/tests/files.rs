@@ -61,6 +61,17 @@ fn site() -> Site {
     }
 }
 
+/// A server of its own on one loop for `dir`, with this file-cache TTL.
+fn serve_dir(dir: &std::path::Path, ttl: Duration) -> (gyre_rt::Runtime, gyre_server::Running) {
+    let rt = gyre_rt::Builder::new().workers(1).build().unwrap();
+    let listener = gyre_rt::net::bind_std("127.0.0.1:0".parse().unwrap(), 64).unwrap();
+    let running = Server::new()
+        .get("/*path", ServeDir::new(dir).unwrap().cache_ttl(ttl))
+        .start(rt.handle(), listener)
+        .unwrap();
+    (rt, running)
+}
+
 /// Status, head text, and body of one request sent with `Connection: close`.
 fn get(addr: SocketAddr, target: &str, extra: &str) -> (u16, String, Vec<u8>) {
     request(addr, "GET", target, extra)
@@ -227,15 +238,7 @@ fn files_never_leave_the_root() {
 #[test]
 fn files_small_file_cache_serves_from_memory_until_its_ttl() {
     let s = site();
-    let serve = |ttl: Duration| {
-        let rt = gyre_rt::Builder::new().workers(1).build().unwrap();
-        let listener = gyre_rt::net::bind_std("127.0.0.1:0".parse().unwrap(), 64).unwrap();
-        let running = Server::new()
-            .get("/*path", ServeDir::new(&s.dir).unwrap().cache_ttl(ttl))
-            .start(rt.handle(), listener)
-            .unwrap();
-        (rt, running)
-    };
+    let serve = |ttl| serve_dir(&s.dir, ttl);
     let (_rt1, cached) = serve(Duration::from_secs(3600));
     let (_rt2, uncached) = serve(Duration::ZERO);
     let (c, u) = (cached.local_addr().unwrap(), uncached.local_addr().unwrap());
@@ -250,15 +253,7 @@ fn files_small_file_cache_serves_from_memory_until_its_ttl() {
 #[test]
 fn files_large_file_cache_keeps_the_open_descriptor_until_its_ttl() {
     let s = site();
-    let serve = |ttl: Duration| {
-        let rt = gyre_rt::Builder::new().workers(1).build().unwrap();
-        let listener = gyre_rt::net::bind_std("127.0.0.1:0".parse().unwrap(), 64).unwrap();
-        let running = Server::new()
-            .get("/*path", ServeDir::new(&s.dir).unwrap().cache_ttl(ttl))
-            .start(rt.handle(), listener)
-            .unwrap();
-        (rt, running)
-    };
+    let serve = |ttl| serve_dir(&s.dir, ttl);
     // Larger than what is read whole with the lookup: sent with sendfile.
     let old: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
     let new: Vec<u8> = old.iter().map(|b| b ^ 0xff).collect();
@@ -289,15 +284,7 @@ fn files_large_file_cache_keeps_the_open_descriptor_until_its_ttl() {
 #[test]
 fn files_expired_descriptors_are_closed_so_deleted_files_free_their_space() {
     let s = site();
-    let rt = gyre_rt::Builder::new().workers(1).build().unwrap();
-    let listener = gyre_rt::net::bind_std("127.0.0.1:0".parse().unwrap(), 64).unwrap();
-    let dir = ServeDir::new(&s.dir)
-        .unwrap()
-        .cache_ttl(Duration::from_millis(200));
-    let running = Server::new()
-        .get("/*path", dir)
-        .start(rt.handle(), listener)
-        .unwrap();
+    let (_rt, running) = serve_dir(&s.dir, Duration::from_millis(200));
     let addr = running.local_addr().unwrap();
     let data = vec![7u8; 200_000];
     let path = s.dir.join("doomed.bin");
