@@ -479,6 +479,11 @@ fn files_many_concurrent_downloads_share_the_bounded_pool() {
     }
     let s = site();
     let expected = std::fs::metadata(s.dir.join("big.bin")).unwrap().len() as usize;
+    // Cold pages, so that the downloads' sendfile calls start on the pool
+    // (from the page cache they would run on the loop).
+    let big = std::fs::File::open(s.dir.join("big.bin")).unwrap();
+    big.sync_all().unwrap();
+    rustix::fs::fadvise(&big, 0, None, rustix::fs::Advice::DontNeed).unwrap();
     const CLIENTS: usize = 400;
     let addr = s.addr;
     let clients: Vec<_> = (0..CLIENTS)
@@ -502,7 +507,8 @@ fn files_many_concurrent_downloads_share_the_bounded_pool() {
         assert_eq!(c.join().unwrap(), expected, "a download came back short");
     }
     // The premise: more downloads at once than the pool has threads, which
-    // works because no download holds a thread between its sendfile calls.
+    // works because no download holds a thread between its sendfile calls
+    // (and those whose pages are cached by then use none).
     let pool = s._rt.handle().blocking_stats();
     assert!(CLIENTS > pool.max_threads, "{pool:?}");
 }
