@@ -51,7 +51,7 @@ pub mod ws;
 
 pub use config::{Config, SlowConsumer};
 pub use handler::{BoxFuture, Handler};
-pub use metrics::{Metrics, Reason};
+pub use metrics::{Metrics, Reason, SendfileCalls};
 pub use request::{Body, BodyError, Request};
 pub use response::{
     BodySender, ClientGone, Headers, IntoResponse, Json, OnUpgrade, Response, ResponseBody,

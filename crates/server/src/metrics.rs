@@ -53,6 +53,18 @@ pub(crate) struct LoopMetrics {
     pub(crate) open: AtomicI64,
     /// Refusals and timeouts by [`Reason`].
     reasons: [AtomicU64; REASONS.len()],
+    /// `sendfile` calls made on the loop (pages in the page cache), then
+    /// on the blocking pool.
+    sendfile: [AtomicU64; 2],
+}
+
+/// Where a server's `sendfile` calls ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SendfileCalls {
+    /// On a loop: the pages were in the page cache.
+    pub on_loop: u64,
+    /// On the blocking pool: some page was not, so the call could wait for a disk.
+    pub on_pool: u64,
 }
 
 impl Default for LoopMetrics {
@@ -61,6 +73,7 @@ impl Default for LoopMetrics {
             responses: std::array::from_fn(|_| AtomicU64::new(0)),
             open: AtomicI64::new(0),
             reasons: std::array::from_fn(|_| AtomicU64::new(0)),
+            sendfile: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
 }
@@ -119,6 +132,21 @@ impl Metrics {
             .sum()
     }
 
+    /// Where the `sendfile` calls of file responses ran.
+    pub fn sendfile_calls(&self) -> SendfileCalls {
+        let sum = |i: usize| {
+            let n = self
+                .loops
+                .iter()
+                .map(|l| l.sendfile[i].load(Ordering::Relaxed));
+            n.sum()
+        };
+        SendfileCalls {
+            on_loop: sum(0),
+            on_pool: sum(1),
+        }
+    }
+
     /// Renders every counter, plus the runtime's, in the Prometheus text format.
     pub fn render(&self, rt: &gyre_rt::Handle) -> String {
         let mut out = String::with_capacity(4096);
@@ -142,6 +170,18 @@ impl Metrics {
                 self.reason(reason)
             );
         }
+        out.push_str("# TYPE gyre_sendfile_calls_total counter\n");
+        let calls = self.sendfile_calls();
+        let _ = writeln!(
+            out,
+            "gyre_sendfile_calls_total{{on=\"loop\"}} {}",
+            calls.on_loop
+        );
+        let _ = writeln!(
+            out,
+            "gyre_sendfile_calls_total{{on=\"pool\"}} {}",
+            calls.on_pool
+        );
         out.push_str("# TYPE gyre_loop_stalls_total counter\n");
         let stats = rt.loop_stats();
         for s in &stats {
@@ -203,5 +243,10 @@ impl LoopMetrics {
     /// Counts a refusal or timeout.
     pub(crate) fn refuse(&self, reason: Reason) {
         self.reasons[reason as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a `sendfile` call, made on the loop or on the blocking pool.
+    pub(crate) fn sendfile(&self, on_loop: bool) {
+        self.sendfile[usize::from(!on_loop)].fetch_add(1, Ordering::Relaxed);
     }
 }

@@ -263,6 +263,13 @@ fn files_large_file_cache_keeps_the_open_descriptor_until_its_ttl() {
     let (c, u) = (cached.local_addr().unwrap(), uncached.local_addr().unwrap());
     assert_eq!(get(c, "/large.bin", "").2, old);
     assert_eq!(get(u, "/large.bin", "").2, old);
+    // Just written and read: in the page cache, so sent from the loop
+    // (where the kernel can tell, see `gyre_rt::is_resident`).
+    let file = std::fs::File::open(s.dir.join("large.bin")).unwrap();
+    if gyre_rt::is_resident(&file, 0, old.len() as u64).is_some() {
+        let calls = cached.metrics().sendfile_calls();
+        assert!(calls.on_loop > 0, "{calls:?}");
+    }
     // Replaced by a rename, as deployments do: a new file under the old name.
     std::fs::write(s.dir.join("large.bin.next"), &new).unwrap();
     std::fs::rename(s.dir.join("large.bin.next"), s.dir.join("large.bin")).unwrap();
@@ -326,6 +333,8 @@ fn files_cold_file_goes_out_from_the_pool_exact() {
     let (status, _, body) = get(s.addr, "/cold.bin", "");
     assert_eq!(status, 200);
     assert!(body == data, "the cold download differs");
+    let calls = s._running.metrics().sendfile_calls();
+    assert!(calls.on_pool > 0, "{calls:?}");
     // A range from the middle, also cold.
     rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed).unwrap();
     let (status, _, body) = get(s.addr, "/cold.bin", "Range: bytes=1000000-3999999\r\n");

@@ -247,10 +247,12 @@ fn protocol_metrics_count_responses() {
         "{text}"
     );
     assert_eq!(server.metrics().responses(404), 1);
-    assert!(server
-        .running()
-        .render_metrics()
-        .contains("gyre_refused_total"));
+    let rendered = server.running().render_metrics();
+    assert!(rendered.contains("gyre_refused_total"), "{rendered}");
+    assert!(
+        rendered.contains("gyre_sendfile_calls_total{on=\"pool\"} 0"),
+        "{rendered}"
+    );
 }
 
 #[test]

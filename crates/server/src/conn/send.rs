@@ -221,7 +221,9 @@ impl Conn {
             // cache stays cheap and one call does not hold the loop long.
             let want = (end - offset).min(SENDFILE_STEP);
             let mut at = offset;
-            let sent = if gyre_rt::is_resident(&*file, offset, want) == Some(true) {
+            let on_loop = gyre_rt::is_resident(&*file, offset, want) == Some(true);
+            self.metrics().sendfile(on_loop);
+            let sent = if on_loop {
                 rustix::fs::sendfile(stream.as_fd(), &*file, Some(&mut at), want as usize)
             } else {
                 let s = match socket.take() {
