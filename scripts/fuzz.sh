@@ -10,6 +10,7 @@ mkdir -p corpus/connection
 printf 'GET / HTTP/1.1\r\nHost: x\r\n\r\n' > corpus/connection/get
 printf 'POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n' > corpus/connection/chunked
 printf 'GET /users/7 HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.0\r\n\r\n' > corpus/connection/pipelined
+printf 'GET /t/a%%2Fb?c=d&e HTTP/1.1\r\nHost: x\r\n\r\nGET /t/x?y?z HTTP/1.1\r\nHost: x\r\n\r\n' > corpus/connection/target
 target=${2:-connection}
 mkdir -p corpus/websocket
 # A masked text frame "hello", a ping, then a close 1000.

@@ -34,6 +34,14 @@ fn fixture() -> &'static Fixture {
             .post("/echo", |mut req: gyre_server::Request| async move {
                 req.body.collect().await
             })
+            // Any other path: the target read lazily (path, query) and as a
+            // `Uri` built on demand, which must agree.
+            .get("/t/*rest", |req: gyre_server::Request| async move {
+                let (path, query) = (req.path().to_owned(), req.query().map(str::to_owned));
+                let uri = req.uri();
+                assert_eq!((path.as_str(), query.as_deref()), (uri.path(), uri.query()));
+                format!("{uri}\n")
+            })
             .start(rt.handle(), listener)
             .unwrap();
         let addr = server.local_addr().unwrap();
