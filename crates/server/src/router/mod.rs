@@ -172,9 +172,49 @@ impl<H> Router<H> {
         method: &Method,
         path: &'p str,
     ) -> Result<Found<'r, 'p, H>, RouteError> {
-        if let Some(found) = self.lookup_exact(method, path.as_bytes()) {
+        match self.lookup_exact(method, path.as_bytes()) {
+            Some(found) => Ok(found),
+            None => self.lookup_tree(method, path),
+        }
+    }
+
+    /// Like [`lookup`](Self::lookup) for a path given as bytes: a path equal
+    /// to a literal pattern is found without first checking that the bytes
+    /// are UTF-8; any other is checked, then looked up (bytes that are not
+    /// UTF-8 match no route).
+    pub fn lookup_bytes<'r, 'p>(
+        &'r self,
+        method: &Method,
+        path: &'p [u8],
+    ) -> Result<Found<'r, 'p, H>, RouteError> {
+        if let Some(found) = self.lookup_exact(method, path) {
             return Ok(found);
         }
+        let path = std::str::from_utf8(path).map_err(|_| RouteError::NotFound)?;
+        self.lookup_tree(method, path)
+    }
+
+    /// A literal pattern equal to `path` with a handler for `method`: it
+    /// wins over any other branch (see the module docs).
+    fn lookup_exact<'r, 'p>(&'r self, method: &Method, path: &[u8]) -> Option<Found<'r, 'p, H>> {
+        let i = self
+            .exact
+            .binary_search_by(|(k, _)| key_cmp(k.as_bytes(), path))
+            .ok()?;
+        let route = select(&self.exact[i].1, method, &mut false)?;
+        Some(Found {
+            handler: &route.handler,
+            pattern: &route.pattern,
+            params: Params::new(&route.names, Values::new()),
+        })
+    }
+
+    /// [`lookup`](Self::lookup) by a walk of the tree.
+    fn lookup_tree<'r, 'p>(
+        &'r self,
+        method: &Method,
+        path: &'p str,
+    ) -> Result<Found<'r, 'p, H>, RouteError> {
         let rest = path.strip_prefix('/').ok_or(RouteError::NotFound)?;
         let mut path_matched = false;
         let mut values = Values::new();
@@ -193,39 +233,6 @@ impl<H> Router<H> {
         self.root.allowed(rest, &mut methods);
         Err(RouteError::MethodNotAllowed {
             allow: allow_header(methods),
-        })
-    }
-}
-
-impl<H> Router<H> {
-    /// Like [`lookup`](Self::lookup) for a path given as bytes: a path equal
-    /// to a literal pattern is found without first checking that the bytes
-    /// are UTF-8; any other is checked, then looked up (bytes that are not
-    /// UTF-8 match no route).
-    pub fn lookup_bytes<'r, 'p>(
-        &'r self,
-        method: &Method,
-        path: &'p [u8],
-    ) -> Result<Found<'r, 'p, H>, RouteError> {
-        if let Some(found) = self.lookup_exact(method, path) {
-            return Ok(found);
-        }
-        let path = std::str::from_utf8(path).map_err(|_| RouteError::NotFound)?;
-        self.lookup(method, path)
-    }
-
-    /// A literal pattern equal to `path` with a handler for `method`: it
-    /// wins over any other branch (see the module docs).
-    fn lookup_exact<'r, 'p>(&'r self, method: &Method, path: &[u8]) -> Option<Found<'r, 'p, H>> {
-        let i = self
-            .exact
-            .binary_search_by(|(k, _)| key_cmp(k.as_bytes(), path))
-            .ok()?;
-        let route = select(&self.exact[i].1, method, &mut false)?;
-        Some(Found {
-            handler: &route.handler,
-            pattern: &route.pattern,
-            params: Params::new(&route.names, Values::new()),
         })
     }
 }
