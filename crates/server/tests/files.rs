@@ -326,15 +326,17 @@ fn files_cold_file_goes_out_from_the_pool_exact() {
     file.sync_all().unwrap();
     // Out of the page cache, so that sendfile must not run on the loop.
     rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed).unwrap();
-    match gyre_rt::is_resident(&file, 0, data.len() as u64) {
-        Some(false) => {}
-        other => eprintln!("the page cache could not be emptied ({other:?}): hot path only"),
+    // A file system without a page cache of its own (tmpfs) keeps the
+    // pages; then the loop may send them, and only the bytes are checked.
+    let resident = gyre_rt::is_resident(&file, 0, data.len() as u64);
+    if resident == Some(true) {
+        eprintln!("the page cache could not be emptied: hot path only");
     }
     let (status, _, body) = get(s.addr, "/cold.bin", "");
     assert_eq!(status, 200);
     assert!(body == data, "the cold download differs");
     let calls = s._running.metrics().sendfile_calls();
-    assert!(calls.on_pool > 0, "{calls:?}");
+    assert!(resident == Some(true) || calls.on_pool > 0, "{calls:?}");
     // A range from the middle, also cold.
     rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed).unwrap();
     let (status, _, body) = get(s.addr, "/cold.bin", "Range: bytes=1000000-3999999\r\n");
