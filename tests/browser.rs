@@ -14,6 +14,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use wait_timeout::ChildExt;
+
 const SERVER_START: Duration = Duration::from_secs(30);
 const NODE_TIMEOUT: Duration = Duration::from_secs(180);
 const NPM_TIMEOUT: Duration = Duration::from_secs(300);
@@ -98,15 +100,11 @@ fn run_with_timeout(
     forward(child.stdout.take().unwrap(), "", tx.clone());
     forward(child.stderr.take().unwrap(), "", tx);
     let mut guard = Killed { child, what };
-    let started = Instant::now();
-    let status = loop {
-        match guard.child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if started.elapsed() > limit => break None, // the guard kills it
-            Ok(None) => std::thread::sleep(Duration::from_millis(100)),
-            Err(e) => panic!("waiting for {what}: {e}"),
-        }
-    };
+    // None when it outlived `limit`: the guard kills it.
+    let status = guard
+        .child
+        .wait_timeout(limit)
+        .unwrap_or_else(|e| panic!("waiting for {what}: {e}"));
     drop(guard);
     // The pipes close when the process (and whatever it started) is gone.
     let mut output = Vec::new();

@@ -15,12 +15,13 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use gyre_server::ws::{self, CloseFrame, Message, WebSocket, WsConfig};
 use gyre_server::{Request, Server};
 use util::{config, wait_until, TestServer};
+use wait_timeout::ChildExt;
 
 /// A script still running after this is killed (the scripts give up by
 /// themselves after 30 s).
@@ -161,20 +162,13 @@ impl Run {
     /// Waits for the process to exit, killing it after [`SCRIPT_TIMEOUT`].
     fn wait(mut self) -> Finished {
         let mut child = self.child.take().expect("waited twice");
-        let end = Instant::now() + SCRIPT_TIMEOUT;
-        let mut timed_out = false;
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if Instant::now() >= end => {
-                    timed_out = true;
-                    let _ = child.kill();
-                    break child.wait().expect("cannot wait for a killed child");
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-                Err(e) => panic!("cannot wait for {}: {e}", self.what),
-            }
-        };
+        let waited = child.wait_timeout(SCRIPT_TIMEOUT);
+        let waited = waited.unwrap_or_else(|e| panic!("cannot wait for {}: {e}", self.what));
+        let timed_out = waited.is_none();
+        let status = waited.unwrap_or_else(|| {
+            let _ = child.kill();
+            child.wait().expect("cannot wait for a killed child")
+        });
         let join = |h: Option<JoinHandle<String>>| {
             h.map(|h| h.join().unwrap_or_default()).unwrap_or_default()
         };
