@@ -9,6 +9,8 @@ use std::time::Duration;
 use gyre_server::files::ServeDir;
 use gyre_server::Server;
 
+mod util;
+
 struct Site {
     _rt: gyre_rt::Runtime,
     _running: gyre_server::Running,
@@ -306,14 +308,10 @@ fn files_expired_descriptors_are_closed_so_deleted_files_free_their_space() {
         })
     };
     // ...and closes it soon after the TTL, with no further request.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while holds() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the descriptor stayed open"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert!(
+        util::wait_until(Duration::from_secs(20), || !holds()),
+        "the descriptor stayed open"
+    );
 }
 
 #[test]
@@ -485,9 +483,7 @@ fn files_huge_download_is_exact_while_a_slow_client_reads_another() {
 /// 400 concurrent downloads of a 3 MB file, all complete and whole.
 #[test]
 fn files_many_concurrent_downloads_share_the_bounded_pool() {
-    if let Ok((_, hard)) = rlimit::Resource::NOFILE.get() {
-        let _ = rlimit::Resource::NOFILE.set(hard, hard);
-    }
+    util::raise_fd_limit();
     let s = site();
     let expected = std::fs::metadata(s.dir.join("big.bin")).unwrap().len() as usize;
     // Cold pages, so that the downloads' sendfile calls start on the pool
