@@ -17,6 +17,7 @@
 #        SERVER_ARGS="" (more `gyre serve` flags, split on spaces, e.g.
 #        SERVER_ARGS="--broadcast-queue 8" to exercise the lag recovery)
 set -euo pipefail
+. "$(dirname "$0")/lib/server.sh"
 cd "$(dirname "$0")/.."
 
 WORKERS=${WORKERS:-1}
@@ -75,15 +76,7 @@ fi
 out=$(mktemp -d)
 server_pid=
 cleanup() {
-    if [[ -n $server_pid ]] && kill -0 "$server_pid" 2> /dev/null; then
-        kill "$server_pid" 2> /dev/null || true
-        for _ in $(seq 50); do
-            kill -0 "$server_pid" 2> /dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$server_pid" 2> /dev/null || true
-        wait "$server_pid" 2> /dev/null || true
-    fi
+    stop_pid "$server_pid"
     rm -rf "$out"
 }
 trap cleanup EXIT
@@ -92,20 +85,7 @@ trap cleanup EXIT
 "${server_pin[@]}" "$server_bin" serve --listen "$addr" --workers "$WORKERS" \
     --chat-rate 1000 --chat-burst 1000 "${server_extra[@]}" > "$out/server.log" 2>&1 &
 server_pid=$!
-for _ in $(seq 100); do
-    if ! kill -0 "$server_pid" 2> /dev/null; then
-        echo "bench-chat: server exited at start:" >&2
-        tail -n 20 "$out/server.log" >&2
-        exit 2
-    fi
-    curl -s -o /dev/null --max-time 1 "http://$addr/api/rooms" && break
-    sleep 0.1
-done
-if ! curl -s -o /dev/null --max-time 1 "http://$addr/api/rooms"; then
-    echo "bench-chat: server did not answer on $addr within 10 s" >&2
-    tail -n 20 "$out/server.log" >&2
-    exit 2
-fi
+await_server bench-chat "$server_pid" "$out/server.log" curl -s -o /dev/null --max-time 1 "http://$addr/api/rooms"
 
 cpu_seconds() {
     awk -v tck="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f\n", ($12 + $13) / tck }' \

@@ -12,6 +12,7 @@
 # Knobs: CONNS=15000 WORKERS=1 PORT=(free) HOLD_SECS=5 ROUNDS=20 BURST=200
 #        MAX_HANDSHAKES=500 SERVER_CPUS=0 CLIENT_CPUS=1 CLIENT_TIMEOUT=600
 set -euo pipefail
+. "$(dirname "$0")/lib/server.sh"
 cd "$(dirname "$0")/.."
 
 CONNS=${CONNS:-15000}
@@ -57,15 +58,7 @@ fi
 out=$(mktemp -d)
 server_pid=
 stop_server() {
-    if [[ -n $server_pid ]] && kill -0 "$server_pid" 2> /dev/null; then
-        kill "$server_pid" 2> /dev/null || true
-        for _ in $(seq 50); do
-            kill -0 "$server_pid" 2> /dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$server_pid" 2> /dev/null || true
-        wait "$server_pid" 2> /dev/null || true
-    fi
+    stop_pid "$server_pid"
     server_pid=
 }
 cleanup() {
@@ -77,20 +70,7 @@ trap cleanup EXIT
 start_server() {
     "${server_pin[@]}" "$server_bin" "${server_args[@]}" > "$out/server.log" 2>&1 &
     server_pid=$!
-    for _ in $(seq 100); do
-        if ! kill -0 "$server_pid" 2> /dev/null; then
-            echo "bench-ws: server exited at start:" >&2
-            tail -n 20 "$out/server.log" >&2
-            exit 2
-        fi
-        if (: <> "/dev/tcp/127.0.0.1/$PORT") 2> /dev/null; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    echo "bench-ws: server did not accept on $addr within 10 s" >&2
-    tail -n 20 "$out/server.log" >&2
-    exit 2
+    await_server bench-ws "$server_pid" "$out/server.log" bash -c ": <> /dev/tcp/127.0.0.1/$PORT"
 }
 
 # run_mode NAME ARGS...: fresh server, one client run (an argument @PID@
