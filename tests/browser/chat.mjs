@@ -89,6 +89,17 @@ async function pickNick(page, nick) {
   await page.locator(sel('nick')).waitFor({ state: 'hidden' });
 }
 
+/** Both pages open `url`, take the nicknames alice and bob, join `room`, and connect over `transport`. */
+async function aliceAndBobJoin(a, b, url, room, transport) {
+  await Promise.all([a.page.goto(url), b.page.goto(url)]);
+  await pickNick(a.page, 'alice');
+  await pickNick(b.page, 'bob');
+  await joinRoom(a.page, room);
+  await joinRoom(b.page, room);
+  await waitConnected(a.page, transport);
+  await waitConnected(b.page, transport);
+}
+
 async function joinRoom(page, room) {
   await page.locator(sel('room-input')).fill(room);
   await page.locator(sel('room-join')).click();
@@ -150,13 +161,7 @@ async function conversation(browser, label, query, transport) {
   const b = await newPage(browser, `bob(${label})`);
   try {
     await stepDo(`${label}: alice and bob pick nicknames and join ${room}`, async () => {
-      await Promise.all([a.page.goto(url), b.page.goto(url)]);
-      await pickNick(a.page, 'alice');
-      await pickNick(b.page, 'bob');
-      await joinRoom(a.page, room);
-      await joinRoom(b.page, room);
-      await waitConnected(a.page, transport);
-      await waitConnected(b.page, transport);
+      await aliceAndBobJoin(a, b, url, room, transport);
       check(new URL(b.page.url()).hash === `#room=${room}`, `bob's URL is ${b.page.url()}, expected the hash #room=${room}`);
     });
 
@@ -294,13 +299,7 @@ async function dropAndResume(browser, label, query, transport) {
   await b.page.addInitScript(CUTTABLE);
   try {
     await stepDo(`${label} drop: alice and bob join ${room}`, async () => {
-      await Promise.all([a.page.goto(`${BASE}${query}`), b.page.goto(`${BASE}${query}`)]);
-      await pickNick(a.page, 'alice');
-      await pickNick(b.page, 'bob');
-      await joinRoom(a.page, room);
-      await joinRoom(b.page, room);
-      await waitConnected(a.page, transport);
-      await waitConnected(b.page, transport);
+      await aliceAndBobJoin(a, b, `${BASE}${query}`, room, transport);
       const before = `before the cut ${uid()}`;
       await say(a.page, before);
       await expectMessage(b.page, before, 'alice');
