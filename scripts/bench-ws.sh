@@ -10,6 +10,7 @@
 # CPU 1. Every run is bounded in time; the script kills only the server it
 # started, and exits non-zero if either mode did not complete.
 # Knobs: CONNS=15000 WORKERS=1 PORT=(free) HOLD_SECS=5 ROUNDS=20 BURST=200
+# SERVER_BIN=(target/release/gyre, to compare builds)
 #        MAX_HANDSHAKES=500 SERVER_CPUS=0 CLIENT_CPUS=1 CLIENT_TIMEOUT=600
 set -euo pipefail
 . "$(dirname "$0")/lib/server.sh"
@@ -27,7 +28,7 @@ CLIENT_TIMEOUT=${CLIENT_TIMEOUT:-600}
 
 cargo build -q --release --bin gyre
 cargo build -q --release -p gyre-bench --bin ws-bench
-server_bin=target/release/gyre
+server_bin=${SERVER_BIN:-target/release/gyre}
 client_bin=target/release/ws-bench
 
 # Both processes need an fd per connection (and the client ~CONNS of them).
