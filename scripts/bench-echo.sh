@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
-# TCP echo ping-pong, gyre against tokio's current_thread runtime, side by side:
-# server pinned to CPU 0, the same mio client pinned to CPU 1, rounds
-# interleaved (gyre, tokio, gyre, tokio, ...). Prints round trips per second,
-# server CPU microseconds per round trip, and the median ratio gyre/tokio.
-# Knobs: ROUNDS=5 SECONDS=5 CONNS=100 BYTES=64
+# TCP echo ping-pong, gyre against tokio's current_thread runtime, side by
+# side: server pinned to CPU 0, the same mio client pinned to CPU 1, rounds
+# interleaved (gyre, tokio, raw-epoll, raw-uring, gyre, ...).
+#
+# raw-epoll and raw-uring are echo loops written by hand with no runtime at
+# all (crates/bench/src/bin/echo-bench/raw.rs): they show how far above tokio
+# any server can get on this machine's kernel.
+#
+# Prints round trips per second, server CPU microseconds per round trip, how
+# busy the client's core was (near 100% means the client, not the server, is
+# the bottleneck), and each server's median per-round ratio to tokio.
+# Knobs: ROUNDS=5 SECONDS_PER_RUN=5 CONNS=100 BYTES=64
+#        SERVERS="gyre tokio raw-epoll raw-uring" (tokio must be among them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-5}; SECS=${SECONDS_PER_RUN:-5}; CONNS=${CONNS:-100}; BYTES=${BYTES:-64}
+SERVERS=${SERVERS:-gyre tokio raw-epoll raw-uring}
 cargo build -q --release -p gyre-bench
 bin=target/release/echo-bench
 port=27300
@@ -25,41 +34,42 @@ run_one() { # server-name round
     local line; line=$(taskset -c 1 "$bin" client "127.0.0.1:$port" "$CONNS" "$SECS" "$BYTES")
     local after; after=$(cpu_ticks "$pid")
     kill "$pid"; wait "$pid" 2>/dev/null || true
-    local rt=${line#roundtrips=}; rt=${rt%% *}
-    local secs=${line##*seconds=}
-    # CPU time includes the 1 s warm-up; count it against warm-up round trips too.
-    python3 - "$name" "$round" "$rt" "$secs" "$before" "$after" "$ticks" >> "$out/rows" <<'PY'
+    python3 - "$name" "$round" "$line" "$before" "$after" "$ticks" "$SECS" >> "$out/rows" <<'PY'
 import sys
-name, rnd, rt, secs, b, a, tck = sys.argv[1:]
-rt, secs = int(rt), float(secs)
+name, rnd, line, b, a, tck, span = sys.argv[1:]
+f = dict(kv.split("=") for kv in line.split())
+rt, secs, tck, span = int(f["roundtrips"]), float(f["seconds"]), int(tck), int(span)
 rate = rt / secs
-cpu_s = (int(a) - int(b)) / int(tck)
-# CPU was spent over warm-up + measurement; scale round trips to that span.
-us_per = cpu_s / (rate * (secs + 1.0)) * 1e6
-print(f"{name} {rnd} {rate:.0f} {us_per:.3f}")
+# Both CPU times cover the 1 s warm-up too: count them against
+# warm-up + measurement, at the measured rate.
+server_cpu = (int(a) - int(b)) / tck
+us_per = server_cpu / (rate * (secs + 1.0)) * 1e6
+client_busy = int(f["cpu_ticks"]) / tck / (secs + 1.0)
+print(f"{name} {rnd} {rate:.0f} {us_per:.3f} {client_busy:.2f}")
 PY
     tail -n1 "$out/rows"
 }
 
+echo "server round roundtrips/s server-µs/roundtrip client-core-busy"
 for r in $(seq "$ROUNDS"); do
-    run_one gyre "$r"
-    run_one tokio "$r"
+    for name in $SERVERS; do run_one "$name" "$r"; done
 done
 
 python3 - "$out/rows" <<'PY'
 import sys, statistics as st
 rows = [l.split() for l in open(sys.argv[1])]
 by = {}
-for name, rnd, rate, us in rows:
-    by.setdefault(name, []).append((int(rnd), float(rate), float(us)))
+for name, rnd, rate, us, busy in rows:
+    by.setdefault(name, []).append((int(rnd), float(rate), float(us), float(busy)))
+tokio = {r: rate for r, rate, _, _ in by["tokio"]}
 print()
-print("| server | round trips/s (median) | min / max | server CPU µs per round trip (median) |")
-print("|---|---:|---:|---:|")
+print("| server | round trips/s (median) | min / max | server CPU µs per round trip (median) | client core busy | ratio to tokio (median per round) |")
+print("|---|---:|---:|---:|---:|---:|")
 for name, v in by.items():
-    rates = [x[1] for x in v]; us = [x[2] for x in v]
-    print(f"| {name} | {st.median(rates):,.0f} | {min(rates):,.0f} / {max(rates):,.0f} | {st.median(us):.2f} |")
-g = {r: rate for r, rate, _ in by["gyre"]}; t = {r: rate for r, rate, _ in by["tokio"]}
-ratios = [g[r] / t[r] for r in g if r in t]
-print(f"\nmedian per-round ratio gyre/tokio: {st.median(ratios):.3f} (rounds: {', '.join(f'{x:.2f}' for x in ratios)})")
+    rates = [x[1] for x in v]
+    ratios = [rate / tokio[r] for r, rate, _, _ in v if r in tokio]
+    print(f"| {name} | {st.median(rates):,.0f} | {min(rates):,.0f} / {max(rates):,.0f} "
+          f"| {st.median(x[2] for x in v):.2f} | {st.median(x[3] for x in v):.0%} "
+          f"| {st.median(ratios):.3f} |")
 PY
 rm -rf "$out"

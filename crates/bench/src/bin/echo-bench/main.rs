@@ -2,11 +2,18 @@
 //! (current_thread) echo server, one loop each.
 //!
 //! ```text
-//! echo-bench server gyre|tokio ADDR
+//! echo-bench server gyre|tokio|raw-epoll|raw-uring ADDR
 //! echo-bench client ADDR CONNECTIONS SECONDS MESSAGE_BYTES
 //! ```
-//! The client is a single-threaded mio loop, so it costs both servers the
-//! same; it prints `roundtrips=N seconds=S`.
+//! The client is a single-threaded mio loop, so it costs every server the
+//! same; it prints `roundtrips=N seconds=S cpu_ticks=T`, T being its own
+//! CPU time (user and system, in clock ticks) for the whole run, so that a
+//! script can tell whether the client's core was the bottleneck.
+//!
+//! `raw-epoll` and `raw-uring` are echo loops written by hand for this job,
+//! with no runtime: the ceilings the runtimes are measured against.
+
+mod raw;
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -20,6 +27,8 @@ fn main() {
             match args[2].as_str() {
                 "gyre" => serve_gyre(addr),
                 "tokio" => serve_tokio(addr),
+                "raw-epoll" => raw::serve_raw_epoll(addr),
+                "raw-uring" => raw::serve_raw_uring(addr),
                 other => panic!("unknown server {other}"),
             }
         }
@@ -30,7 +39,7 @@ fn main() {
             let size: usize = args[5].parse().expect("message bytes");
             client(addr, conns, Duration::from_secs(secs), size);
         }
-        _ => eprintln!("usage: echo-bench server gyre|tokio ADDR | client ADDR CONNS SECS BYTES"),
+        _ => eprintln!("usage: echo-bench server gyre|tokio|raw-epoll|raw-uring ADDR | client ADDR CONNS SECS BYTES"),
     }
 }
 
@@ -127,7 +136,8 @@ fn client(addr: SocketAddr, conns: usize, duration: Duration, size: usize) {
         if let Some(since) = measuring_since {
             if since.elapsed() >= duration {
                 let secs = since.elapsed().as_secs_f64();
-                println!("roundtrips={roundtrips} seconds={secs:.3}");
+                let ticks = own_cpu_ticks();
+                println!("roundtrips={roundtrips} seconds={secs:.3} cpu_ticks={ticks}");
                 return;
             }
         }
@@ -144,6 +154,11 @@ fn client(addr: SocketAddr, conns: usize, duration: Duration, size: usize) {
                             roundtrips += 1;
                             c.stream.write_all(&msg).unwrap();
                             c.pending = size;
+                            // The server sends nothing unasked, so the socket
+                            // is empty now: the answer comes with a new edge.
+                            // Reading on to WouldBlock would cost the client
+                            // a third system call per round trip.
+                            break;
                         }
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
@@ -152,4 +167,15 @@ fn client(addr: SocketAddr, conns: usize, duration: Duration, size: usize) {
             }
         }
     }
+}
+
+/// This process's user and system CPU time in clock ticks, from
+/// `/proc/self/stat` (fields 14 and 15; the command name before them may
+/// hold spaces, so count from its closing parenthesis).
+fn own_cpu_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    let after_name = &stat[stat.rfind(')').expect("stat format") + 2..];
+    let fields: Vec<&str> = after_name.split(' ').collect();
+    // after_name starts at field 3 (state), so field N is at index N - 3.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
 }
