@@ -6,14 +6,14 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle as ThreadHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mio::{Poll, Waker};
 
 use crate::blocking::{BlockingPool, PoolConfig, PoolStats};
 use crate::event_loop::{self, Shared, WAKER_TOKEN};
 use crate::task::{self, JoinError, JoinHandle};
-use crate::time::Clock;
+use crate::time::{Clock, SystemClock};
 use crate::watchdog::Watchdog;
 
 /// Configures and starts a [`Runtime`].
@@ -95,7 +95,7 @@ impl Builder {
             loops,
             clock: self.clock,
             blocking: BlockingPool::new(self.pool),
-            epoch: Instant::now(),
+            epoch: SystemClock::new(),
         });
         let mut threads = Vec::with_capacity(self.workers);
         for (index, poll) in polls.into_iter().enumerate() {
@@ -142,13 +142,13 @@ pub(crate) struct RuntimeShared {
     /// The pool behind [`crate::blocking`].
     pub(crate) blocking: BlockingPool,
     /// Origin of the heartbeat clock (always the wall clock, even when timers use a manual one).
-    epoch: Instant,
+    epoch: SystemClock,
 }
 
 impl RuntimeShared {
     /// Wall-clock milliseconds since the runtime started, for heartbeats.
     pub(crate) fn heartbeat_ms(&self) -> u64 {
-        self.epoch.elapsed().as_millis() as u64
+        self.epoch.now_ms()
     }
 }
 

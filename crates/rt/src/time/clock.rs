@@ -3,28 +3,58 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::event_loop::Shared;
 
 /// Where a runtime's timers get the time from.
 #[derive(Debug, Clone)]
 pub enum Clock {
-    /// The monotonic system clock, counted from `start`.
-    System {
-        /// The instant that is millisecond 0.
-        start: Instant,
-    },
+    /// The monotonic system clock, counted from when this value was made.
+    System(SystemClock),
     /// A clock that moves only through [`ManualClock::advance`].
     Manual(Arc<ManualClock>),
 }
 
 impl Default for Clock {
     fn default() -> Self {
-        Clock::System {
-            start: Instant::now(),
+        Clock::System(SystemClock::new())
+    }
+}
+
+/// The monotonic system clock (`CLOCK_MONOTONIC`, the clock of
+/// [`std::time::Instant`] on Linux) in milliseconds from an origin.
+#[derive(Debug, Clone, Copy)]
+pub struct SystemClock {
+    /// The clock's reading, in milliseconds, that is millisecond 0.
+    origin_ms: u64,
+}
+
+impl SystemClock {
+    /// A clock whose millisecond 0 is now.
+    pub fn new() -> Self {
+        SystemClock {
+            origin_ms: monotonic_ms(),
         }
     }
+
+    /// Milliseconds since the origin.
+    pub fn now_ms(&self) -> u64 {
+        monotonic_ms().saturating_sub(self.origin_ms)
+    }
+}
+
+impl Default for SystemClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// `CLOCK_MONOTONIC` in whole milliseconds.
+fn monotonic_ms() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    // Both fields are non-negative for this clock.
+    (t.tv_sec as u64) * 1000 + (t.tv_nsec as u64) / 1_000_000
 }
 
 impl Clock {
@@ -37,7 +67,7 @@ impl Clock {
     /// Milliseconds since the clock's origin.
     pub fn now_ms(&self) -> u64 {
         match self {
-            Clock::System { start } => start.elapsed().as_millis() as u64,
+            Clock::System(system) => system.now_ms(),
             Clock::Manual(m) => m.now.load(Ordering::Acquire),
         }
     }
