@@ -179,3 +179,60 @@ fn real_clock_sleep_completes() {
     });
     assert!(gyre_rt::block_on(h).unwrap() >= Duration::from_millis(20));
 }
+
+/// Waits until `deadline` is due; returns the manual clock's time then.
+async fn expiry(deadline: &gyre_rt::time::Deadline, clock: &gyre_rt::time::ManualClock) -> u64 {
+    std::future::poll_fn(|cx| deadline.poll_expired(cx)).await;
+    clock.now_ms()
+}
+
+#[test]
+fn deadline_moved_later_fires_at_the_new_time_only() {
+    let (rt, clock) = manual_runtime();
+    let c = clock.clone();
+    let (step, stepped) = std::sync::mpsc::channel();
+    let h = rt.handle().spawn_local_on(0, move || async move {
+        let d = gyre_rt::time::Deadline::new();
+        d.set_after(Duration::from_secs(10));
+        // Arms the timer for 10 s.
+        let first = std::future::poll_fn(|cx| std::task::Poll::Ready(d.poll_expired(cx))).await;
+        assert!(first.is_pending());
+        let five = sleep(Duration::from_secs(5));
+        step.send(()).unwrap();
+        // At 5 s, move the deadline to 15 s: the timer for 10 s stays.
+        five.await;
+        d.set_after(Duration::from_secs(10));
+        step.send(()).unwrap();
+        expiry(&d, &c).await
+    });
+    // Only once both timers are set does the clock move.
+    stepped.recv().unwrap();
+    clock.advance(Duration::from_secs(5));
+    stepped.recv().unwrap();
+    // The old timer fires at 10 s, finds the deadline not due, and waits on.
+    clock.advance(Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(!h.is_finished(), "deadline expired at its old time");
+    clock.advance(Duration::from_secs(5));
+    assert_eq!(gyre_rt::block_on(h).unwrap(), 15_000);
+}
+
+#[test]
+fn deadline_moved_earlier_fires_at_the_earlier_time() {
+    let (rt, clock) = manual_runtime();
+    let c = clock.clone();
+    let (moved, was_moved) = std::sync::mpsc::channel();
+    let h = rt.handle().spawn_local_on(0, move || async move {
+        let d = gyre_rt::time::Deadline::new();
+        d.set_after(Duration::from_secs(60));
+        let first = std::future::poll_fn(|cx| std::task::Poll::Ready(d.poll_expired(cx))).await;
+        assert!(first.is_pending());
+        // Earlier than the timer in the wheel: that timer must go.
+        d.set_after(Duration::from_secs(2));
+        moved.send(()).unwrap();
+        expiry(&d, &c).await
+    });
+    was_moved.recv().unwrap();
+    clock.advance(Duration::from_secs(2));
+    assert_eq!(gyre_rt::block_on(h).unwrap(), 2_000);
+}

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use gyre_rt::net::TcpStream;
-use gyre_rt::time::timeout;
+use gyre_rt::time::{timeout, Deadline};
 
 use crate::server::LocalServer;
 
@@ -125,13 +125,33 @@ impl ReadBuf {
 /// connection (56 bytes here against 168 for the composed form). It keeps no
 /// entry among the shutdown's waiters either: shutdown wakes every reader of
 /// the loop ([`gyre_rt::net::wake_readers`]) and this future then sees the flag.
-pub(crate) struct ReadMore<'a> {
+pub(crate) struct ReadMore<'a, D> {
     io: &'a ConnIo,
     shutdown: Option<&'a LocalServer>,
-    deadline: gyre_rt::time::Sleep,
+    /// A `Sleep` of its own, or the connection's [`Deadline`], which an
+    /// idle connection keeps between requests (see `Conn::read_more`).
+    deadline: D,
 }
 
-impl Future for ReadMore<'_> {
+/// The deadline of a [`ReadMore`].
+pub(crate) trait ReadDeadline {
+    /// `Ready` once the deadline has passed.
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()>;
+}
+
+impl ReadDeadline for gyre_rt::time::Sleep {
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(self).poll(cx)
+    }
+}
+
+impl ReadDeadline for &Deadline {
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        Deadline::poll_expired(self, cx)
+    }
+}
+
+impl<D: ReadDeadline + Unpin> Future for ReadMore<'_, D> {
     type Output = Result<usize, ReadError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -163,7 +183,7 @@ impl Future for ReadMore<'_> {
         if this.shutdown.is_some_and(LocalServer::shutting_down) {
             return Poll::Ready(Err(ReadError::Shutdown));
         }
-        match Pin::new(&mut this.deadline).poll(cx) {
+        match this.deadline.poll_expired(cx) {
             Poll::Ready(()) => Poll::Ready(Err(ReadError::TimedOut)),
             Poll::Pending => Poll::Pending,
         }
@@ -253,11 +273,24 @@ impl ConnIo {
         &'a self,
         limit: Duration,
         shutdown: Option<&'a LocalServer>,
-    ) -> ReadMore<'a> {
+    ) -> ReadMore<'a, gyre_rt::time::Sleep> {
         ReadMore {
             io: self,
             shutdown,
             deadline: gyre_rt::time::sleep(limit),
+        }
+    }
+
+    /// Like [`read_more`](Self::read_more), under a deadline kept by the caller.
+    pub(crate) fn read_more_until<'a>(
+        &'a self,
+        deadline: &'a Deadline,
+        shutdown: Option<&'a LocalServer>,
+    ) -> ReadMore<'a, &'a Deadline> {
+        ReadMore {
+            io: self,
+            shutdown,
+            deadline,
         }
     }
 

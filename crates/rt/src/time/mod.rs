@@ -1,6 +1,7 @@
 //! Timers: `sleep`, `timeout`, `interval`, on a per-loop hashed wheel with 1 ms ticks.
 
 mod clock;
+mod deadline;
 pub mod wheel;
 
 use std::cell::RefCell;
@@ -11,6 +12,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use deadline::Deadline;
 use wheel::{TimerKey, Wheel};
 
 use crate::event_loop::{self, Local};

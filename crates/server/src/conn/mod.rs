@@ -16,6 +16,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use gyre_http::{encode_head_typed, BodyLength, ParseError, RequestHead, Status};
+use gyre_rt::time::Deadline;
 use gyre_rt::{set_label, yield_now, Label};
 use http::header::{HeaderValue, ALLOW};
 use http::{Method, StatusCode, Version};
@@ -44,7 +45,7 @@ pub(crate) fn serve(
     shared: std::sync::Arc<ServerShared>,
     local: Rc<LocalServer>,
 ) -> impl Future<Output = ()> {
-    let loop_index = shared.metrics.local_index() as u32;
+    let loop_index = u16::try_from(shared.metrics.local_index()).expect("at most 65,536 loops");
     let io = Rc::new(ConnIo::new(stream, shared.io_settings.clone()));
     let conn = Conn {
         io,
@@ -53,8 +54,9 @@ pub(crate) fn serve(
         loop_index,
         peer_ip: peer.ip(),
         peer_port: peer.port(),
-        served: std::cell::Cell::new(0),
-        head_started: std::cell::Cell::new(None),
+        served_any: std::cell::Cell::new(false),
+        reading_head: std::cell::Cell::new(false),
+        deadline: Deadline::new(),
     };
     conn.metrics().open.fetch_add(1, Ordering::Relaxed);
     async move {
@@ -76,27 +78,6 @@ pub(crate) fn serve(
         if conn.io.flush().await.is_ok() {
             Box::pin(linger(&conn.io)).await;
         }
-    }
-}
-
-/// A moment in 8 bytes rather than an `Instant`'s 16 (every connection keeps
-/// one): nanoseconds since a process-wide base.
-#[derive(Clone, Copy)]
-struct Since(std::num::NonZeroU64);
-
-impl Since {
-    fn base() -> Instant {
-        static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-        *BASE.get_or_init(Instant::now)
-    }
-
-    fn now() -> Since {
-        let nanos = Self::base().elapsed().as_nanos().min(u64::MAX as u128) as u64;
-        Since(std::num::NonZeroU64::MIN.saturating_add(nanos))
-    }
-
-    fn instant(self) -> Instant {
-        Self::base() + std::time::Duration::from_nanos(self.0.get() - 1)
     }
 }
 
@@ -137,15 +118,21 @@ struct Conn {
     shared: std::sync::Arc<ServerShared>,
     local: Rc<LocalServer>,
     /// The loop whose counters this connection updates.
-    loop_index: u32,
+    loop_index: u16,
     /// The peer's address and port, kept apart: a `SocketAddr` is 32 bytes
     /// (IPv6 flow and scope included), these 20.
     peer_ip: std::net::IpAddr,
     peer_port: u16,
-    /// Requests answered on this connection.
-    served: std::cell::Cell<u32>,
-    /// When the first byte of the head being read arrived.
-    head_started: std::cell::Cell<Option<Since>>,
+    /// A request was answered on this connection (a flag, not a count:
+    /// every idle connection holds it).
+    served_any: std::cell::Cell<bool>,
+    /// Part of a head has arrived: its time runs from then (a flag, the
+    /// time being in `deadline`).
+    reading_head: std::cell::Cell<bool>,
+    /// The deadline of the current wait for request bytes: set anew for
+    /// every idle wait and at the start of every head, while its timer
+    /// stays in the wheel from one request to the next (see [`Deadline`]).
+    deadline: Deadline,
 }
 
 /// Counted out on drop, so that a panicking handler (which ends the task
@@ -184,7 +171,7 @@ impl Conn {
                 match parsed {
                     Ok(Status::Complete(head)) => {
                         self.io.rbuf.borrow_mut().consume(head.head_len);
-                        self.head_started.set(None);
+                        self.reading_head.set(false);
                         Next::Answer(head)
                     }
                     Ok(Status::Partial) => Next::Read,
@@ -198,7 +185,7 @@ impl Conn {
                         Verdict::Close => return None,
                         Verdict::Upgrade(on_upgrade) => return Some(on_upgrade),
                     }
-                    self.served.set(self.served.get().saturating_add(1));
+                    self.served_any.set(true);
                     if self.io.wbuf.borrow().len() >= FLUSH_AT && self.flush().await.is_err() {
                         return None;
                     }
@@ -233,30 +220,27 @@ impl Conn {
         let config = &self.shared.config;
         // A flag, not the count: this future is part of every idle connection.
         let idle = self.io.rbuf.borrow().is_empty();
-        let wait = if idle {
+        if idle {
             self.io.release_buffers();
             if self.local.shutting_down() {
                 return false;
             }
-            if self.served.get() == 0 {
+            self.deadline.set_after(if !self.served_any.get() {
                 config.header_timeout
             } else {
                 config.keep_alive_timeout
-            }
-        } else {
-            let started = self.head_started.get().unwrap_or_else(Since::now);
-            self.head_started.set(Some(started));
-            let started = started.instant();
-            config.header_timeout.saturating_sub(started.elapsed())
-        };
+            });
+        } else if !self.reading_head.replace(true) {
+            // The head's clock starts when it is first found incomplete,
+            // not on every read: most heads arrive whole.
+            self.deadline.set_after(config.header_timeout);
+        }
         // Idle: also wake up for a graceful shutdown.
         let shutdown = idle.then_some(&*self.local);
-        let result = self.io.read_more(wait, shutdown).await;
+        let result = self.io.read_more_until(&self.deadline, shutdown).await;
         match result {
-            // The head's clock starts when it is first found incomplete
-            // (above), not on every read: most heads arrive whole.
             Ok(_) => true,
-            Err(ReadError::TimedOut) if idle && self.served.get() > 0 => {
+            Err(ReadError::TimedOut) if idle && self.served_any.get() => {
                 self.metrics().refuse(Reason::IdleTimeout);
                 false
             }
