@@ -18,8 +18,9 @@
 //! - [`blocking`](BlockingPool): a bounded pool with a bounded queue.
 //! - [`broadcast`]: topics that fan out once per loop, with bounded subscriber queues.
 //! - `watchdog` and [`Label`]: stall detection, naming the work that stalled.
-//! - [`is_resident`]: whether a file range is in the page cache (the crate's
-//!   only `unsafe`, one system call).
+//! - [`is_resident`]: whether a file range is in the page cache, and
+//!   `net::sys`: `recv` and `send` as plain system calls (the crate's only
+//!   `unsafe`: three system calls).
 //!
 //! # Examples
 //!
@@ -39,7 +40,8 @@
 //! ```
 
 // Unsafe is denied everywhere but `page_cache`, whose one system call no
-// safe wrapper offers yet.
+// safe wrapper offers yet, and `net::sys`, which calls `recv` and `send`
+// without glibc's cancellation-point wrapping.
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]

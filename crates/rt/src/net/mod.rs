@@ -1,6 +1,7 @@
 //! Networking: async TCP sockets, and serving one listener from every loop.
 
 mod accept;
+mod sys;
 mod tcp;
 
 pub use crate::reactor::wake_readers;

@@ -1,13 +1,14 @@
 //! Async TCP sockets over the loop's edge-triggered readiness slots.
 
 use std::future::poll_fn;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures_io::{AsyncRead, AsyncWrite};
 
+use super::sys;
 use crate::reactor::{Direction, Registration};
 
 /// A TCP connection registered with the current loop.
@@ -101,14 +102,14 @@ impl TcpStream {
 
     /// Reads what is there now, without waiting: `WouldBlock` if nothing is.
     pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let result = (&self.io).read(buf);
+        let result = sys::recv(&self.io, buf);
         self.after_read(&result, buf.len());
         result
     }
 
     /// Writes what fits now, without waiting: `WouldBlock` if nothing does.
     pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        let result = (&self.io).write(buf);
+        let result = sys::send(&self.io, buf);
         match &result {
             Ok(n) if *n < buf.len() => self.reg.clear(Direction::Write),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.reg.clear(Direction::Write),
@@ -122,7 +123,7 @@ impl TcpStream {
         let len = buf.len();
         let result = self
             .reg
-            .poll_io(cx, Direction::Read, || (&self.io).read(buf));
+            .poll_io(cx, Direction::Read, || sys::recv(&self.io, buf));
         if let Poll::Ready(r) = &result {
             self.after_read(r, len);
         }
@@ -143,7 +144,7 @@ impl TcpStream {
     pub fn poll_write_priv(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let result = self
             .reg
-            .poll_io(cx, Direction::Write, || (&self.io).write(buf));
+            .poll_io(cx, Direction::Write, || sys::send(&self.io, buf));
         if let Poll::Ready(Ok(n)) = result {
             if n < buf.len() {
                 self.reg.clear(Direction::Write);
