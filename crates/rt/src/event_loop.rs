@@ -283,7 +283,10 @@ impl Local {
         let result = poll.poll(events, timeout);
         TURN.set(TURN.get() + 1);
         shared.parked.store(false, Ordering::Relaxed);
-        let now = self.runtime.heartbeat_ms();
+        // One clock read a turn serves the heartbeat and the timers.
+        let raw = crate::time::monotonic_ms();
+        self.timers.start_turn(raw);
+        let now = self.runtime.heartbeat_ms_at(raw);
         shared.busy_since.store(now + 1, Ordering::Relaxed);
         match result {
             Err(e) if e.kind() != io::ErrorKind::Interrupted => Err(e),

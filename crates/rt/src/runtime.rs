@@ -150,6 +150,11 @@ impl RuntimeShared {
     pub(crate) fn heartbeat_ms(&self) -> u64 {
         self.epoch.now_ms()
     }
+
+    /// [`heartbeat_ms`](Self::heartbeat_ms) at the `monotonic_ms` reading `raw_ms`.
+    pub(crate) fn heartbeat_ms_at(&self, raw_ms: u64) -> u64 {
+        self.epoch.at(raw_ms)
+    }
 }
 
 /// A running set of event loops. Dropping it shuts them down.

@@ -40,7 +40,12 @@ impl SystemClock {
 
     /// Milliseconds since the origin.
     pub fn now_ms(&self) -> u64 {
-        monotonic_ms().saturating_sub(self.origin_ms)
+        self.at(monotonic_ms())
+    }
+
+    /// Milliseconds since the origin at the [`monotonic_ms`] reading `raw_ms`.
+    pub(crate) fn at(&self, raw_ms: u64) -> u64 {
+        raw_ms.saturating_sub(self.origin_ms)
     }
 }
 
@@ -51,7 +56,7 @@ impl Default for SystemClock {
 }
 
 /// `CLOCK_MONOTONIC` in whole milliseconds.
-fn monotonic_ms() -> u64 {
+pub(crate) fn monotonic_ms() -> u64 {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
     // Both fields are non-negative for this clock.
     (t.tv_sec as u64) * 1000 + (t.tv_nsec as u64) / 1_000_000
@@ -72,12 +77,19 @@ impl Clock {
         }
     }
 
+    /// Milliseconds since the clock's origin at the [`monotonic_ms`] reading
+    /// `raw_ms` (a manual clock ignores it and gives its own time).
+    pub(crate) fn at(&self, raw_ms: u64) -> u64 {
+        match self {
+            Clock::System(system) => system.at(raw_ms),
+            Clock::Manual(m) => m.now.load(Ordering::Acquire),
+        }
+    }
+
     /// The tick at which a timer of `duration` from now is due, rounded up so
     /// that a sleep never ends early.
     pub(crate) fn deadline_after(&self, duration: Duration) -> u64 {
-        let ms = duration.as_nanos().div_ceil(1_000_000);
-        self.now_ms()
-            .saturating_add(u64::try_from(ms).unwrap_or(u64::MAX))
+        self.now_ms().saturating_add(ceil_ms(duration))
     }
 
     pub(crate) fn is_manual(&self) -> bool {
@@ -93,6 +105,13 @@ impl Clock {
                 .extend(loops.iter().cloned());
         }
     }
+}
+
+/// `duration` in whole milliseconds, rounded up; without the 128-bit
+/// division of `Duration::as_nanos`, which a deadline set per request paid.
+pub(crate) fn ceil_ms(duration: Duration) -> u64 {
+    let whole = duration.as_secs().saturating_mul(1000);
+    whole.saturating_add(u64::from(duration.subsec_nanos().div_ceil(1_000_000)))
 }
 
 /// A clock for tests: time stands still until [`advance`](Self::advance).
@@ -116,5 +135,30 @@ impl ManualClock {
     /// The current time in milliseconds.
     pub fn now_ms(&self) -> u64 {
         self.now.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ceil_ms_rounds_up_and_saturates() {
+        let table = [
+            (Duration::ZERO, 0),
+            (Duration::from_nanos(1), 1),
+            (Duration::from_millis(1), 1),
+            (Duration::from_nanos(1_000_001), 2),
+            (Duration::new(75, 0), 75_000),
+            (Duration::new(2, 999_999_999), 3_000),
+            (Duration::MAX, u64::MAX),
+        ];
+        for (duration, ms) in table {
+            assert_eq!(ceil_ms(duration), ms, "{duration:?}");
+            if duration < Duration::from_secs(1 << 40) {
+                // The 128-bit form it replaces.
+                assert_eq!(u128::from(ms), duration.as_nanos().div_ceil(1_000_000));
+            }
+        }
     }
 }

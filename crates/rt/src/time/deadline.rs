@@ -8,6 +8,13 @@
 //! not yet due and is inserted again for the new time. That is one wheel
 //! insertion per timeout period instead of one per request (the lazy timers
 //! of nginx and libuv's users).
+//!
+//! A deadline is counted from the start of the loop's current turn, the
+//! time the loop read when it came back from epoll, not from a clock read of
+//! its own: it may come due up to one turn's length early. That is nothing
+//! beside the seconds of a connection timeout, and it saves a clock read per
+//! request. A [`Sleep`](super::Sleep), which promises never to end early,
+//! reads the clock.
 
 use std::cell::Cell;
 use std::task::{Context, Poll};
@@ -43,10 +50,11 @@ impl Deadline {
         }
     }
 
-    /// Makes the deadline due `duration` from now. Touches the wheel only
-    /// when the deadline moves earlier than the timer already in it.
+    /// Makes the deadline due `duration` from the start of the loop's
+    /// current turn. Touches the wheel only when the deadline moves earlier
+    /// than the timer already in it.
     pub fn set_after(&self, duration: Duration) {
-        let due = event_loop::with_current(|local| local.timers.clock.deadline_after(duration));
+        let due = event_loop::with_current(|local| local.timers.turn_deadline_after(duration));
         // A timer inserted for an earlier `due` is no later than the old
         // one; only a deadline moving earlier can leave it too late.
         if due < self.due.replace(due) {

@@ -4,13 +4,14 @@ mod clock;
 mod deadline;
 pub mod wheel;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+pub(crate) use clock::monotonic_ms;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use deadline::Deadline;
 use wheel::{TimerKey, Wheel};
@@ -24,6 +25,9 @@ pub(crate) struct Timers {
     clock: Clock,
     /// Pending timers; each holds the waker of the task that sleeps on it.
     wheel: RefCell<Wheel<Waker>>,
+    /// The clock's time when the loop's current turn began (it came back
+    /// from epoll). INVARIANT: never later than the clock's time now.
+    turn_now: Cell<u64>,
 }
 
 impl Timers {
@@ -32,12 +36,26 @@ impl Timers {
         Timers {
             clock,
             wheel: RefCell::new(Wheel::new(now)),
+            turn_now: Cell::new(now),
         }
     }
 
+    /// Starts a turn at the [`monotonic_ms`] reading `raw_ms`, so that the
+    /// turn's timer work needs no clock read of its own.
+    pub(crate) fn start_turn(&self, raw_ms: u64) {
+        self.turn_now.set(self.clock.at(raw_ms));
+    }
+
+    /// The tick `duration` after the start of the current turn (see
+    /// [`Deadline`]: up to one turn earlier than from now).
+    pub(crate) fn turn_deadline_after(&self, duration: Duration) -> u64 {
+        self.turn_now.get().saturating_add(clock::ceil_ms(duration))
+    }
+
     /// Fires every timer that is due; `scratch` is reused between turns.
+    /// Timers that came due while this turn's tasks ran fire next turn.
     pub(crate) fn fire(&self, scratch: &mut Vec<Waker>) {
-        let now = self.clock.now_ms();
+        let now = self.turn_now.get();
         {
             let mut wheel = self.wheel.borrow_mut();
             if wheel.is_empty() || now <= wheel.now() {
