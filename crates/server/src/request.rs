@@ -1,6 +1,5 @@
 //! Requests as handlers see them, and their streaming bodies.
 
-use std::any::Any;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,11 +22,11 @@ pub struct Request {
     pub(crate) route: &'static str,
     /// The body (empty when the request has none).
     pub body: Body,
-    /// Application state registered with the server.
-    pub(crate) state: Option<Arc<dyn Any + Send + Sync>>,
     /// The peer's address.
     pub(crate) peer: Option<std::net::SocketAddr>,
-    /// The server's state on this loop (its shutdown signal).
+    /// The server's state on this loop: its shutdown signal, and the
+    /// application state (reached through it, so that a request costs no
+    /// atomic reference count of its own).
     pub(crate) local: Option<Rc<crate::server::LocalServer>>,
 }
 
@@ -120,8 +119,9 @@ impl Request {
     ///
     /// Panics if none of that type was registered (a programming error).
     pub fn state<T: Send + Sync + 'static>(&self) -> Arc<T> {
-        self.state
-            .clone()
+        self.local
+            .as_ref()
+            .and_then(|l| l.state.clone())
             .and_then(|s| s.downcast::<T>().ok())
             .unwrap_or_else(|| panic!("no state of type {}", std::any::type_name::<T>()))
     }

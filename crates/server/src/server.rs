@@ -148,7 +148,7 @@ impl Server {
             // Admitted (or refused with 503) right away; the task then holds
             // only the connection's own future.
             let conn = s.admit(&stream).then(|| {
-                let local = LocalServer::for_server(s.id);
+                let local = LocalServer::for_server(s.id, &s.state);
                 crate::conn::serve(stream, peer, s.clone(), local)
             });
             MaybeServe { conn }
@@ -267,12 +267,24 @@ impl ServerShared {
     }
 }
 
-/// This server's state on one loop: the shutdown flag and who to wake for it.
-#[derive(Debug, Default)]
+/// This server's state on one loop: the shutdown flag and who to wake for
+/// it, and the application state.
+#[derive(Default)]
 pub(crate) struct LocalServer {
     shutdown: Cell<bool>,
     /// Idle connections waiting for bytes, to be woken at shutdown.
     idle: RefCell<Slab<Waker>>,
+    /// The server's application state, one reference per loop: requests
+    /// reach it through their `Rc` of this, not an `Arc` clone each.
+    pub(crate) state: Option<Arc<dyn Any + Send + Sync>>,
+}
+
+impl std::fmt::Debug for LocalServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalServer")
+            .field("shutdown", &self.shutdown)
+            .finish_non_exhaustive()
+    }
 }
 
 thread_local! {
@@ -280,8 +292,18 @@ thread_local! {
 }
 
 impl LocalServer {
-    fn for_server(id: u64) -> Rc<LocalServer> {
-        LOCAL_SERVERS.with(|m| m.borrow_mut().entry(id).or_default().clone())
+    /// Server `id`'s state on this loop, made on first use.
+    fn for_server(id: u64, state: &Option<Arc<dyn Any + Send + Sync>>) -> Rc<LocalServer> {
+        LOCAL_SERVERS.with(|m| {
+            let mut servers = m.borrow_mut();
+            let local = servers.entry(id).or_insert_with(|| {
+                Rc::new(LocalServer {
+                    state: state.clone(),
+                    ..LocalServer::default()
+                })
+            });
+            local.clone()
+        })
     }
 
     pub(crate) fn shutting_down(&self) -> bool {
@@ -391,12 +413,12 @@ impl Running {
         tracing::info!(target: "gyre::server", "shutdown: stopped accepting new connections");
         let id = self.shared.id;
         for i in 0..self.shared.rt.loops() {
+            let state = self.shared.state.clone();
             self.shared
                 .rt
-                .spawn_on(
-                    i,
-                    async move { LocalServer::for_server(id).begin_shutdown() },
-                )
+                .spawn_on(i, async move {
+                    LocalServer::for_server(id, &state).begin_shutdown()
+                })
                 .detach();
         }
         let open = self.shared.open.load(Ordering::Relaxed);

@@ -392,7 +392,6 @@ impl Conn {
                     params,
                     route: route.pattern,
                     body,
-                    state: self.shared.state.clone(),
                     peer: Some(self.peer()),
                     local: Some(self.local.clone()),
                 };
