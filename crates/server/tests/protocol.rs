@@ -283,3 +283,35 @@ fn protocol_pipelined_requests_after_close_are_ignored() {
     assert_eq!(c.read_response().status, 200);
     c.expect_closed();
 }
+
+/// Application state registered once reaches handlers on every loop as the
+/// same value, and a handler asking for a type never registered is told so
+/// by a panic that ends only its own request.
+#[test]
+fn protocol_state_is_shared_by_every_loop() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    struct Hits(AtomicU64);
+    let server =
+        TestServer::start_with(config(), |s| {
+            s.state(Hits(AtomicU64::new(0)))
+            .route(http::Method::GET, "/hit", |req: gyre_server::Request| async move {
+                let n = req.state::<Hits>().0.fetch_add(1, Ordering::Relaxed) + 1;
+                format!("{n}\n")
+            })
+            .route(http::Method::GET, "/wrong", |req: gyre_server::Request| async move {
+                req.state::<String>().len().to_string()
+            })
+        });
+    // Fresh connections land on both loops of the test runtime.
+    for expected in 1..=8u64 {
+        let mut c = server.client();
+        let resp = c.request(&get("/hit"));
+        assert_eq!(resp.status, 200);
+        assert_eq!(resp.text(), format!("{expected}\n"));
+    }
+    let mut c = server.client();
+    c.send(&get("/wrong"));
+    c.expect_closed();
+    let mut c = server.client();
+    assert_eq!(c.request(&get("/hit")).text(), "9\n");
+}
