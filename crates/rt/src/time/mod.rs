@@ -46,16 +46,26 @@ impl Timers {
         self.turn_now.set(self.clock.at(raw_ms));
     }
 
+    /// The time this turn's timer work counts from: the turn's start on the
+    /// system clock; a manual clock's time now, since a test may move it in
+    /// the middle of a turn and expects exact times.
+    fn turn_time(&self) -> u64 {
+        match self.clock {
+            Clock::System(_) => self.turn_now.get(),
+            Clock::Manual(_) => self.clock.now_ms(),
+        }
+    }
+
     /// The tick `duration` after the start of the current turn (see
     /// [`Deadline`]: up to one turn earlier than from now).
     pub(crate) fn turn_deadline_after(&self, duration: Duration) -> u64 {
-        self.turn_now.get().saturating_add(clock::ceil_ms(duration))
+        self.turn_time().saturating_add(clock::ceil_ms(duration))
     }
 
     /// Fires every timer that is due; `scratch` is reused between turns.
     /// Timers that came due while this turn's tasks ran fire next turn.
     pub(crate) fn fire(&self, scratch: &mut Vec<Waker>) {
-        let now = self.turn_now.get();
+        let now = self.turn_time();
         {
             let mut wheel = self.wheel.borrow_mut();
             if wheel.is_empty() || now <= wheel.now() {
