@@ -27,6 +27,7 @@
 //! - [`error`]: [`ParseError`], a `Copy` enum with a reason and a status.
 //! - [`parse`]: [`parse_request`] and [`parse_request_split`] turn a head
 //!   into a [`RequestHead`]; `framing` and `target` hold their rules.
+//! - [`HeadBox`]: the box a head comes in, reused by its thread once dropped.
 //! - [`body`]: [`BodyKind`], [`LengthDecoder`] and [`BodyDecoder`].
 //! - [`chunked`]: [`ChunkedDecoder`], resumable at any byte.
 //! - [`encode`]: [`encode_head`], [`encode_chunk`] and friends.
@@ -80,6 +81,7 @@ pub mod date;
 pub mod encode;
 pub mod error;
 mod framing;
+mod head_box;
 pub mod limits;
 pub mod parse;
 mod target;
@@ -92,5 +94,6 @@ pub use encode::{
     EncodedHead, Framing,
 };
 pub use error::ParseError;
+pub use head_box::HeadBox;
 pub use limits::Limits;
 pub use parse::{parse_request, parse_request_split, RequestHead, Status};

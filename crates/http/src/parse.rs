@@ -3,13 +3,14 @@
 use std::mem::MaybeUninit;
 use std::ops::Range;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, Version};
 
 use crate::body::BodyKind;
 use crate::charset::is_tchar;
 use crate::error::ParseError;
 use crate::framing::HeadFacts;
+use crate::head_box::HeadBox;
 use crate::limits::{Limits, MAX_HEADERS};
 use crate::target;
 
@@ -52,8 +53,9 @@ pub struct RequestHead {
     /// [`Version::HTTP_10`] or [`Version::HTTP_11`].
     pub version: Version,
     /// The head as received (request-line and fields). The typed header map
-    /// is built from it on first use (see [`headers`](Self::headers)).
-    pub raw: Bytes,
+    /// is built from it on first use (see [`headers`](Self::headers)). A
+    /// buffer of this thread's [`HeadBox`] pool, reused from head to head.
+    raw: Vec<u8>,
     /// The header map, built lazily: a handler that reads no field (or only
     /// [`header`](Self::header)) never pays for it. The fields were all
     /// validated while parsing.
@@ -76,10 +78,48 @@ pub struct RequestHead {
 }
 
 impl RequestHead {
+    /// A head of no request, for a new pooled box to be filled.
+    pub(crate) fn empty() -> RequestHead {
+        RequestHead {
+            method: Method::GET,
+            target: Span::ZERO,
+            path: None,
+            uri: std::cell::OnceCell::new(),
+            version: Version::HTTP_11,
+            raw: Vec::new(),
+            headers: std::cell::OnceCell::new(),
+            head_len: 0,
+            body: BodyKind::Empty,
+            keep_alive: false,
+            expect_continue: false,
+            upgrade: false,
+        }
+    }
+
+    /// The head's byte buffer, for the pool to reuse.
+    pub(crate) fn raw_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.raw
+    }
+
+    /// Forgets the request: its bytes and what was built from them (the
+    /// buffer keeps its capacity).
+    pub(crate) fn reset(&mut self) {
+        self.raw.clear();
+        self.uri = std::cell::OnceCell::new();
+        self.headers = std::cell::OnceCell::new();
+    }
+
+    /// The head as received: its first [`head_len`](Self::head_len) bytes
+    /// of input, from any blank lines before the request-line to the empty
+    /// line that ends it.
+    pub fn raw(&self) -> &[u8] {
+        &self.raw
+    }
+
     /// The request-target as a `Uri`.
     pub fn uri(&self) -> &Uri {
         self.uri.get_or_init(|| {
-            Uri::from_maybe_shared(self.raw.slice(self.target.range()))
+            Uri::from_maybe_shared(Bytes::copy_from_slice(&self.raw[self.target.range()]))
                 .expect("an origin-form target of checked bytes is a valid Uri")
         })
     }
@@ -145,7 +185,7 @@ impl RequestHead {
 }
 
 /// Builds the typed map of a head that [`parse_request`] already validated.
-fn header_map(raw: &Bytes) -> HeaderMap {
+fn header_map(raw: &[u8]) -> HeaderMap {
     let mut slots = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS];
     let mut req = httparse::Request::new(&mut []);
     if req.parse_with_uninit_headers(raw, &mut slots).is_err() {
@@ -154,7 +194,7 @@ fn header_map(raw: &Bytes) -> HeaderMap {
     let mut map = HeaderMap::with_capacity(req.headers.len());
     for h in req.headers.iter() {
         let name = HeaderName::from_bytes(h.name.as_bytes());
-        let value = HeaderValue::from_maybe_shared(raw.slice_ref(h.value));
+        let value = HeaderValue::from_bytes(h.value);
         // Validated while parsing; a field that still does not convert is skipped.
         if let (Ok(name), Ok(value)) = (name, value) {
             map.append(name, value);
@@ -217,16 +257,14 @@ type FieldSpans = [(Span, Span); MAX_HEADERS];
 ///
 /// Returns `Partial` until the head is complete, unless the bytes so far
 /// already break a rule or a [`Limits`] bound. On success the head is
-/// copied once into a shared buffer that the URI and header values slice;
-/// [`parse_request_split`] avoids even that copy.
-pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Status<Box<RequestHead>>, ParseError> {
+/// copied once, into a [`HeadBox`] that this thread reuses once dropped.
+pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Status<HeadBox>, ParseError> {
     with_fields(|fields| {
         let raw = match scan(buf, limits, fields)? {
             Status::Complete(raw) => raw,
             Status::Partial => return Ok(Status::Partial),
         };
-        let head = Bytes::copy_from_slice(&buf[..raw.len]);
-        build(head, &raw, &fields[..raw.count]).map(Status::Complete)
+        build(&buf[..raw.len], &raw, &fields[..raw.count]).map(Status::Complete)
     })
 }
 
@@ -245,24 +283,19 @@ fn with_fields<R>(f: impl FnOnce(&mut FieldSpans) -> R) -> R {
     })
 }
 
-/// Like [`parse_request`], but on success splits the head off the front of
-/// `buf` without copying, leaving the body or next request in `buf`.
+/// Like [`parse_request`], but on success also takes the head off the
+/// front of `buf`, leaving the body or next request there.
 ///
-/// `buf` is left untouched on `Partial` and on errors found while reading
-/// the head; errors found in its header fields come after the split, which
-/// does not matter since the connection must close then anyway.
+/// `buf` is left untouched on `Partial` and on every error.
 pub fn parse_request_split(
     buf: &mut BytesMut,
     limits: &Limits,
-) -> Result<Status<Box<RequestHead>>, ParseError> {
-    with_fields(|fields| {
-        let raw = match scan(buf, limits, fields)? {
-            Status::Complete(raw) => raw,
-            Status::Partial => return Ok(Status::Partial),
-        };
-        let head = buf.split_to(raw.len).freeze();
-        build(head, &raw, &fields[..raw.count]).map(Status::Complete)
-    })
+) -> Result<Status<HeadBox>, ParseError> {
+    let parsed = parse_request(buf, limits)?;
+    if let Status::Complete(head) = &parsed {
+        buf.advance(head.head_len);
+    }
+    Ok(parsed)
 }
 
 /// Runs httparse over `buf`, applies the byte-level checks, and records
@@ -319,14 +352,10 @@ fn scan(
 
 /// Builds the typed head from `head`, the bytes `raw` and `fields`
 /// describe, and applies the field-level checks.
-fn build(
-    head: Bytes,
-    raw: &RawHead,
-    fields: &[(Span, Span)],
-) -> Result<Box<RequestHead>, ParseError> {
+fn build(head: &[u8], raw: &RawHead, fields: &[(Span, Span)]) -> Result<HeadBox, ParseError> {
     let method =
         Method::from_bytes(&head[raw.method.range()]).map_err(|_| ParseError::InvalidMethod)?;
-    let (uri, path_len) = target::parse(&method, &head, raw.target.range())?;
+    let (uri, path_len) = target::parse(&method, head, raw.target.range())?;
     let path = path_len.map(|len| Span {
         start: raw.target.start,
         end: raw.target.start + len,
@@ -345,20 +374,23 @@ fn build(
     let semantics = facts.finish(raw.version)?;
     // Boxed here, once: the head then moves as a pointer (moving the
     // 240-byte value through the callers measured ~3% of a pipelined run).
-    Ok(Box::new(RequestHead {
-        method,
-        target: raw.target,
-        path,
-        uri,
-        version: raw.version,
-        raw: head,
-        headers: std::cell::OnceCell::new(),
-        head_len: raw.len,
-        body: semantics.body,
-        keep_alive: semantics.keep_alive,
-        expect_continue: semantics.expect_continue,
-        upgrade: semantics.upgrade,
-    }))
+    Ok(HeadBox::with(
+        |bytes| bytes.extend_from_slice(head),
+        |bytes| RequestHead {
+            method,
+            target: raw.target,
+            path,
+            uri,
+            version: raw.version,
+            raw: bytes,
+            headers: std::cell::OnceCell::new(),
+            head_len: raw.len,
+            body: semantics.body,
+            keep_alive: semantics.keep_alive,
+            expect_continue: semantics.expect_continue,
+            upgrade: semantics.upgrade,
+        },
+    ))
 }
 
 /// A field name `HeaderName` accepts: 1 to 64 KiB of tchar.
@@ -390,11 +422,11 @@ mod tests {
 
     /// Parses `buf` with default limits through both entry points, checks
     /// they agree, and returns the result.
-    fn parse(buf: &[u8]) -> Result<Status<Box<RequestHead>>, ParseError> {
+    fn parse(buf: &[u8]) -> Result<Status<HeadBox>, ParseError> {
         parse_with(buf, &Limits::default())
     }
 
-    fn parse_with(buf: &[u8], limits: &Limits) -> Result<Status<Box<RequestHead>>, ParseError> {
+    fn parse_with(buf: &[u8], limits: &Limits) -> Result<Status<HeadBox>, ParseError> {
         let copied = parse_request(buf, limits);
         let mut shared = BytesMut::from(buf);
         let split = parse_request_split(&mut shared, limits);
@@ -405,9 +437,9 @@ mod tests {
         split
     }
 
-    fn complete(buf: &[u8]) -> RequestHead {
+    fn complete(buf: &[u8]) -> HeadBox {
         match parse(buf) {
-            Ok(Status::Complete(head)) => *head,
+            Ok(Status::Complete(head)) => head,
             other => panic!("expected a complete head, got {other:?}"),
         }
     }

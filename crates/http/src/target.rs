@@ -16,10 +16,10 @@ use crate::limits::Limits;
 /// asks for it (the router needs only the path).
 pub(crate) fn parse(
     method: &Method,
-    head: &Bytes,
+    head: &[u8],
     range: std::ops::Range<usize>,
 ) -> Result<(OnceCell<Uri>, Option<usize>), ParseError> {
-    let bytes = &head[range.clone()];
+    let bytes = &head[range];
     if bytes.first() == Some(&b'/')
         && method != Method::CONNECT
         && bytes.iter().all(|&b| is_origin_form_byte(b))
@@ -27,7 +27,7 @@ pub(crate) fn parse(
         let path_len = bytes.iter().position(|&b| b == b'?').unwrap_or(bytes.len());
         return Ok((OnceCell::new(), Some(path_len)));
     }
-    let uri = parse_now(method, head.slice(range))?;
+    let uri = parse_now(method, Bytes::copy_from_slice(bytes))?;
     Ok((OnceCell::from(uri), None))
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use gyre_http::{BodyDecoder, BodyKind, RequestHead};
+use gyre_http::{BodyDecoder, BodyKind, HeadBox};
 use http::{HeaderMap, Method, StatusCode, Uri, Version};
 
 use crate::io::{ConnIo, ReadError};
@@ -15,7 +15,7 @@ use crate::response::{IntoResponse, Response};
 #[derive(Debug)]
 pub struct Request {
     /// Boxed, so that moving a request (into the handler and its future) copies a pointer.
-    pub(crate) head: Box<RequestHead>,
+    pub(crate) head: HeadBox,
     /// Path parameters of the matched route, in order.
     pub(crate) params: Vec<(Box<str>, String)>,
     /// The route pattern that matched (`/users/:id`), if any.

@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use gyre_http::{encode_head_typed, BodyLength, ParseError, RequestHead, Status};
+use gyre_http::{encode_head_typed, BodyLength, HeadBox, ParseError, Status};
 use gyre_rt::time::Deadline;
 use gyre_rt::{set_label, yield_now, Label};
 use http::header::{HeaderValue, ALLOW};
@@ -106,7 +106,7 @@ async fn linger(io: &ConnIo) {
 /// What the connection does after looking at its read buffer.
 enum Next {
     /// A request is ready to answer.
-    Answer(Box<RequestHead>),
+    Answer(HeadBox),
     /// More bytes are needed.
     Read,
     /// The bytes are not a valid request: answer with an error and close.
@@ -314,7 +314,7 @@ impl Conn {
     /// Nothing is boxed here but the handler's own future: the route is
     /// found and the handler called before the one await, and a response in
     /// the write buffer needs no second step.
-    async fn answer(&self, head: Box<RequestHead>) -> Verdict {
+    async fn answer(&self, head: HeadBox) -> Verdict {
         let (meta, handler) = self.begin(head);
         // Only the handler's future and `meta` are held across this await,
         // and only a box across the next: the connection's future stays small.
@@ -361,7 +361,7 @@ impl Conn {
     }
 
     /// Finds the route of `head` and calls its handler.
-    fn begin(&self, head: Box<RequestHead>) -> (Meta, Labeled<'_>) {
+    fn begin(&self, head: HeadBox) -> (Meta, Labeled<'_>) {
         let config = &self.shared.config;
         let meta = Meta {
             version: head.version,
