@@ -322,6 +322,11 @@ impl ConnIo {
         while !w.is_empty() {
             match self.stream.try_write(&w) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                // All of it, the usual case: cleared without advancing, so
+                // the buffer keeps its capacity from the start (an advance
+                // made the next response's `reserve` reclaim the space: ~40
+                // instructions a request).
+                Ok(n) if n == w.len() => break,
                 Ok(n) => {
                     bytes::Buf::advance(&mut *w, n);
                 }
