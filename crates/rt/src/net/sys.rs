@@ -16,12 +16,12 @@ use std::os::fd::AsRawFd;
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
 pub(crate) fn recv(socket: &impl AsRawFd, buf: &mut [u8]) -> io::Result<usize> {
-    loop {
+    retrying(|| {
         // SAFETY: `buf` is a live, writable slice for the whole call and the
         // kernel writes at most `buf.len()` bytes into it; the address
         // arguments are null, which `recvfrom` allows (it then fills in no
         // address). A closed or wrong descriptor is an error, not UB.
-        let n = unsafe {
+        unsafe {
             libc::syscall(
                 libc::SYS_recvfrom,
                 socket.as_raw_fd(),
@@ -31,12 +31,8 @@ pub(crate) fn recv(socket: &impl AsRawFd, buf: &mut [u8]) -> io::Result<usize> {
                 std::ptr::null_mut::<libc::sockaddr>(),
                 std::ptr::null_mut::<libc::socklen_t>(),
             )
-        };
-        match check(n) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            result => return result,
         }
-    }
+    })
 }
 
 /// `send(fd, buf, MSG_NOSIGNAL)`: writes what fits of `buf`; a peer that has
@@ -44,11 +40,11 @@ pub(crate) fn recv(socket: &impl AsRawFd, buf: &mut [u8]) -> io::Result<usize> {
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
 pub(crate) fn send(socket: &impl AsRawFd, buf: &[u8]) -> io::Result<usize> {
-    loop {
+    retrying(|| {
         // SAFETY: `buf` is a live slice for the whole call and the kernel
         // reads at most `buf.len()` bytes of it; a null destination address
         // of length 0 is what `send` itself passes to `sendto`.
-        let n = unsafe {
+        unsafe {
             libc::syscall(
                 libc::SYS_sendto,
                 socket.as_raw_fd(),
@@ -58,8 +54,16 @@ pub(crate) fn send(socket: &impl AsRawFd, buf: &[u8]) -> io::Result<usize> {
                 std::ptr::null::<libc::sockaddr>(),
                 0 as libc::socklen_t,
             )
-        };
-        match check(n) {
+        }
+    })
+}
+
+/// Makes a system call until it is not interrupted by a signal (`EINTR`);
+/// its return value as a byte count, or the thread's `errno`.
+#[cfg(target_os = "linux")]
+fn retrying(mut call: impl FnMut() -> libc::c_long) -> io::Result<usize> {
+    loop {
+        match check(call()) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             result => return result,
         }
