@@ -37,9 +37,9 @@ pub struct HeadBox(
 );
 
 impl HeadBox {
-    /// A box from this thread's pool (or a new one) holding `head`, whose
-    /// `raw` buffer is swapped for the pooled one after `fill` wrote the
-    /// head's bytes into the pooled buffer.
+    /// A box from this thread's pool, or a new one: `fill` writes the head's
+    /// bytes into the box's reused byte buffer, then `make` builds the head
+    /// around that buffer.
     pub(crate) fn with(
         fill: impl FnOnce(&mut Vec<u8>),
         make: impl FnOnce(Vec<u8>) -> RequestHead,
