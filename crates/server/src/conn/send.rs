@@ -48,9 +48,11 @@ impl Conn {
             self.io.continue_owed.set(false);
             gyre_http::encode_continue(&mut self.io.wbuf());
         }
+        // One borrow of the write buffer for the head and a small body.
+        let mut w = self.io.wbuf();
         let encoded = gyre_http::with_date_for_turn(gyre_rt::loop_turn(), |date| {
             encode_head_typed(
-                &mut self.io.wbuf(),
+                &mut w,
                 response.status,
                 version,
                 &response.headers,
@@ -62,15 +64,17 @@ impl Conn {
         });
         let writes_body = !is_head && !matches!(encoded.framing, Framing::None);
         let keep_alive = encoded.keep_alive;
-        match response.body {
-            ResponseBody::Full(bytes) if writes_body => {
-                if bytes.len() <= COPY_BODY_MAX {
-                    self.io.wbuf().extend_from_slice(&bytes);
-                    Sent::Done(keep_alive)
-                } else {
-                    Sent::More(Rest::Large(bytes, keep_alive))
-                }
+        let copied = match &response.body {
+            ResponseBody::Full(bytes) if writes_body && bytes.len() <= COPY_BODY_MAX => {
+                w.extend_from_slice(bytes);
+                true
             }
+            _ => false,
+        };
+        drop(w);
+        match response.body {
+            ResponseBody::Full(_) if copied => Sent::Done(keep_alive),
+            ResponseBody::Full(bytes) if writes_body => Sent::More(Rest::Large(bytes, keep_alive)),
             ResponseBody::Stream(rx) if writes_body => Sent::More(Rest::Stream {
                 chunked: matches!(encoded.framing, Framing::Chunked),
                 length: match encoded.framing {
