@@ -37,19 +37,15 @@ pub struct HeadBox(
 );
 
 impl HeadBox {
-    /// A box from this thread's pool, or a new one: `fill` writes the head's
-    /// bytes into the box's reused byte buffer, then `make` builds the head
-    /// around that buffer.
-    pub(crate) fn with(
-        fill: impl FnOnce(&mut Vec<u8>),
-        make: impl FnOnce(Vec<u8>) -> RequestHead,
-    ) -> HeadBox {
+    /// A box from this thread's pool, or a new one, for `fill` to write a
+    /// head into: a pooled box comes reset (empty bytes with their
+    /// capacity kept, no `Uri`, no header map), so `fill` sets each field in
+    /// place rather than building a whole head to move in.
+    pub(crate) fn with(fill: impl FnOnce(&mut RequestHead)) -> HeadBox {
         let mut boxed = POOL
             .with(|p| p.borrow_mut().pop())
             .unwrap_or_else(|| Box::new(RequestHead::empty()));
-        let mut raw = std::mem::take(boxed.raw_mut());
-        fill(&mut raw);
-        *boxed = make(raw);
+        fill(&mut boxed);
         HeadBox(Some(boxed))
     }
 }
