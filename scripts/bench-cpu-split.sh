@@ -11,6 +11,7 @@
 # Knobs: ROUNDS=3 SECS=8 CONNS=16 GYRE=target/release/gyre
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/server.sh
 ROUNDS=${ROUNDS:-3}; SECS=${SECS:-8}; CONNS=${CONNS:-16}
 GYRE=${GYRE:-target/release/gyre}
 peers=../shared/bench/peers/rust
@@ -30,14 +31,14 @@ one() { # name command... ({port} in an argument becomes the port)
     local args=("${@//\{port\}/$port}")
     taskset -c 0 "${args[@]}" >"$out/server.log" 2>&1 &
     local pid=$!
-    for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
+    await_server "$name" "$pid" "$out/server.log" bash -c "echo >/dev/tcp/127.0.0.1/$port"
     local url="http://127.0.0.1:$port/bench/plaintext"
     taskset -c 1 wrk -t1 -c"$CONNS" -d2 "$url" >/dev/null 2>&1
     local u0 s0 u1 s1
     read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$pid/stat")
     taskset -c 1 wrk -t1 -c"$CONNS" -d"$SECS" "$url" >"$out/wrk.txt" 2>&1
     read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$pid/stat")
-    kill "$pid"; wait "$pid" 2>/dev/null || true
+    stop_pid "$pid"
     local requests; requests=$(awk '/requests in/ {print $1}' "$out/wrk.txt")
     python3 - "$name" "$requests" "$((u1 - u0))" "$((s1 - s0))" "$(getconf CLK_TCK)" >>"$out/rows" <<'PY'
 import sys
