@@ -64,17 +64,15 @@ impl Conn {
         });
         let writes_body = !is_head && !matches!(encoded.framing, Framing::None);
         let keep_alive = encoded.keep_alive;
-        let copied = match &response.body {
-            ResponseBody::Full(bytes) if writes_body && bytes.len() <= COPY_BODY_MAX => {
-                w.extend_from_slice(bytes);
-                true
-            }
-            _ => false,
-        };
-        drop(w);
         match response.body {
-            ResponseBody::Full(_) if copied => Sent::Done(keep_alive),
-            ResponseBody::Full(bytes) if writes_body => Sent::More(Rest::Large(bytes, keep_alive)),
+            ResponseBody::Full(bytes) if writes_body => {
+                if bytes.len() <= COPY_BODY_MAX {
+                    w.extend_from_slice(&bytes);
+                    Sent::Done(keep_alive)
+                } else {
+                    Sent::More(Rest::Large(bytes, keep_alive))
+                }
+            }
             ResponseBody::Stream(rx) if writes_body => Sent::More(Rest::Stream {
                 chunked: matches!(encoded.framing, Framing::Chunked),
                 length: match encoded.framing {
