@@ -77,15 +77,6 @@ impl Clock {
         }
     }
 
-    /// Milliseconds since the clock's origin at the [`monotonic_ms`] reading
-    /// `raw_ms` (a manual clock ignores it and gives its own time).
-    pub(crate) fn at(&self, raw_ms: u64) -> u64 {
-        match self {
-            Clock::System(system) => system.at(raw_ms),
-            Clock::Manual(m) => m.now.load(Ordering::Acquire),
-        }
-    }
-
     /// The tick at which a timer of `duration` from now is due, rounded up so
     /// that a sleep never ends early.
     pub(crate) fn deadline_after(&self, duration: Duration) -> u64 {

@@ -25,8 +25,9 @@ pub(crate) struct Timers {
     clock: Clock,
     /// Pending timers; each holds the waker of the task that sleeps on it.
     wheel: RefCell<Wheel<Waker>>,
-    /// The clock's time when the loop's current turn began (it came back
-    /// from epoll). INVARIANT: never later than the clock's time now.
+    /// The system clock's time when the loop's current turn began (it came
+    /// back from epoll). INVARIANT: never later than the clock's time now.
+    /// Unused with a manual clock, which is always read fresh.
     turn_now: Cell<u64>,
 }
 
@@ -43,16 +44,18 @@ impl Timers {
     /// Starts a turn at the [`monotonic_ms`] reading `raw_ms`, so that the
     /// turn's timer work needs no clock read of its own.
     pub(crate) fn start_turn(&self, raw_ms: u64) {
-        self.turn_now.set(self.clock.at(raw_ms));
+        if let Clock::System(system) = &self.clock {
+            self.turn_now.set(system.at(raw_ms));
+        }
     }
 
     /// The time this turn's timer work counts from: the turn's start on the
     /// system clock; a manual clock's time now, since a test may move it in
     /// the middle of a turn and expects exact times.
     fn turn_time(&self) -> u64 {
-        match self.clock {
+        match &self.clock {
             Clock::System(_) => self.turn_now.get(),
-            Clock::Manual(_) => self.clock.now_ms(),
+            Clock::Manual(manual) => manual.now_ms(),
         }
     }
 
