@@ -66,14 +66,16 @@ impl Drop for HeadBox {
         let Some(mut boxed) = self.0.take() else {
             return;
         };
-        if boxed.raw_mut().capacity() > KEEP_BYTES {
+        if boxed.raw_capacity() > KEEP_BYTES {
             return;
         }
-        boxed.reset();
         // Off a thread's end (its pool already gone) the box is just freed.
         let _ = POOL.try_with(|p| {
             let mut pool = p.borrow_mut();
             if pool.len() < POOL_MAX {
+                // Reset only a box that is kept; the drops it makes (a
+                // built `Uri` or header map) do not touch the pool.
+                boxed.reset();
                 pool.push(boxed);
             }
         });

@@ -96,9 +96,9 @@ impl RequestHead {
         }
     }
 
-    /// The head's byte buffer, for the pool to reuse.
-    pub(crate) fn raw_mut(&mut self) -> &mut Vec<u8> {
-        &mut self.raw
+    /// The capacity of the head's byte buffer, which the pool keeps.
+    pub(crate) fn raw_capacity(&self) -> usize {
+        self.raw.capacity()
     }
 
     /// Forgets the request: its bytes and what was built from them (the
