@@ -2,7 +2,7 @@
 # Runs the runtime's task and wake-up tests under valgrind (memcheck), scaled
 # down, to catch memory errors in the task cells and wakers that the safe
 # runtime code drives (async-task's raw task layout), and the unit tests of
-# the runtime's own system calls (`net::sys`, `page_cache`).
+# the runtime's own unsafe code (`net::sys`, `page_cache`, `pooled`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build -q -p gyre-rt --tests

@@ -368,7 +368,7 @@ fn build(head: &[u8], raw: &RawHead, fields: &[(Span, Span)]) -> Result<HeadBox,
         // SP and HTAB: the rules of `HeaderName` and `HeaderValue`, so the
         // lazy map cannot fail (tests in this file and the server's
         // smuggling tests check the refusals).
-        debug_assert!(valid_name(name) && HeaderValue::from_bytes(value).is_ok());
+        debug_assert!(valid_name(name) && valid_value(value));
         facts.observe(name, value)?;
     }
     let semantics = facts.finish(raw.version)?;
@@ -393,6 +393,15 @@ fn build(head: &[u8], raw: &RawHead, fields: &[(Span, Span)]) -> Result<HeadBox,
 /// A field name `HeaderName` accepts: 1 to 64 KiB of tchar.
 fn valid_name(name: &[u8]) -> bool {
     !name.is_empty() && name.len() < 1 << 16 && name.iter().all(|&b| is_tchar(b))
+}
+
+/// A field value `HeaderValue` accepts: visible ASCII, obs-text, SP and HTAB.
+/// Checked here rather than by `HeaderValue::from_bytes`, which copies the
+/// bytes: a debug build would then allocate for every field.
+fn valid_value(value: &[u8]) -> bool {
+    value
+        .iter()
+        .all(|&b| (b >= b' ' && b != 0x7f) || b == b'\t')
 }
 
 /// True if a line of `head` ends in LF without CR.
@@ -748,5 +757,17 @@ mod tests {
     fn parse_partial_version_rejected_early() {
         assert_eq!(parse(b"GET / HTTP/2"), Err(UnsupportedVersion));
         assert_eq!(parse(b"GET / HTTP/1.1"), Ok(Status::Partial));
+    }
+
+    #[test]
+    fn valid_value_is_header_values_rule() {
+        for b in 0..=255u8 {
+            let value = [b'a', b, b'z'];
+            assert_eq!(
+                valid_value(&value),
+                HeaderValue::from_bytes(&value).is_ok(),
+                "{b:#04x}"
+            );
+        }
     }
 }

@@ -18,9 +18,12 @@
 //! - [`blocking`](BlockingPool): a bounded pool with a bounded queue.
 //! - [`broadcast`]: topics that fan out once per loop, with bounded subscriber queues.
 //! - `watchdog` and [`Label`]: stall detection, naming the work that stalled.
+//! - [`PooledFuture`]: a boxed future whose memory the thread recycles.
 //! - [`is_resident`]: whether a file range is in the page cache, and
-//!   `net::sys`: `recv` and `send` as plain system calls (the crate's only
-//!   `unsafe`: three system calls).
+//!   `net::sys`: `recv` and `send` as plain system calls.
+//!
+//! The crate's `unsafe` is in three places: those three system calls, and
+//! the raw blocks of `PooledFuture`.
 //!
 //! # Examples
 //!
@@ -40,8 +43,9 @@
 //! ```
 
 // Unsafe is denied everywhere but `page_cache`, whose one system call no
-// safe wrapper offers yet, and `net::sys`, which calls `recv` and `send`
-// without glibc's cancellation-point wrapping.
+// safe wrapper offers yet, `net::sys`, which calls `recv` and `send`
+// without glibc's cancellation-point wrapping, and `pooled`, which places
+// futures in recycled blocks.
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
@@ -53,6 +57,7 @@ mod event_loop;
 mod label;
 pub mod net;
 mod page_cache;
+mod pooled;
 mod reactor;
 mod runtime;
 mod select;
@@ -65,6 +70,7 @@ pub use blocking::{blocking, BlockingPool, PoolConfig, PoolStats};
 pub use event_loop::{loop_turn, LoopStats};
 pub use label::{set_label, Label};
 pub use page_cache::is_resident;
+pub use pooled::PooledFuture;
 pub use runtime::{current_loop, Builder, Handle, LoopSnapshot, Runtime};
 pub use select::{select, Either, Select};
 pub use task::{spawn, yield_now, JoinError, JoinHandle};

@@ -100,7 +100,7 @@ impl ServeDir {
 impl Handler for ServeDir {
     fn call(&self, req: Request) -> BoxFuture<'_> {
         let settings = self.inner.clone();
-        Box::pin(async move { serve(settings, req).await })
+        BoxFuture::new(async move { serve(settings, req).await })
     }
 }
 

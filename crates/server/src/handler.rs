@@ -1,14 +1,18 @@
 //! Handlers: `async fn(Request) -> impl IntoResponse`, type-erased for the router.
 
 use std::future::Future;
-use std::pin::Pin;
+
+use gyre_rt::PooledFuture;
 
 use crate::request::Request;
 use crate::response::{IntoResponse, Response};
 
-/// A handler's future, boxed so that routes of different types share a table.
-/// It may borrow the handler, which outlives every request.
-pub type BoxFuture<'a> = Pin<Box<dyn Future<Output = Response> + 'a>>;
+/// A handler's future, boxed so that routes of different types share a
+/// table. It may borrow the handler, which outlives every request.
+///
+/// The box is a [`PooledFuture`]: its memory is recycled by the loop, so a
+/// handler that never awaits costs its call and no allocation.
+pub type BoxFuture<'a> = PooledFuture<'a, Response>;
 
 /// Something that answers requests. Implemented for every
 /// `Fn(Request) -> impl Future<Output = impl IntoResponse>`.
@@ -27,6 +31,6 @@ where
         // The request moves once, into the box; the handler's own future is
         // then built in place there (building it first and boxing it after
         // measured as extra copies of the ~300-byte request).
-        Box::pin(async move { self(req).await.into_response() })
+        PooledFuture::new(async move { self(req).await.into_response() })
     }
 }

@@ -409,7 +409,7 @@ impl Conn {
                         response.headers.insert(ALLOW, v);
                     }
                 }
-                let ready: BoxFuture<'_> = Box::pin(std::future::ready(response));
+                let ready = BoxFuture::new(std::future::ready(response));
                 (ready, Label::NONE)
             }
         };
@@ -434,7 +434,7 @@ impl Future for Labeled<'_> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
         let previous = set_label(self.label);
-        let poll = self.response.as_mut().poll(cx);
+        let poll = Pin::new(&mut self.response).poll(cx);
         set_label(previous);
         poll
     }
