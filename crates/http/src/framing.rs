@@ -60,11 +60,11 @@ impl HeadFacts {
     /// Takes note of one field line; fails fast on a value that can never
     /// be valid whatever follows.
     pub(crate) fn observe(&mut self, name: &[u8], value: &[u8]) -> Result<(), ParseError> {
-        let is = |known: &HeaderName| name.eq_ignore_ascii_case(known.as_str().as_bytes());
         // Most fields are none of these: their lengths tell at once.
         if !KNOWN_LENGTHS.contains(&name.len()) {
             return Ok(());
         }
+        let is = |known: &HeaderName| name.eq_ignore_ascii_case(known.as_str().as_bytes());
         if is(&CONTENT_LENGTH) {
             self.content_length(value)?;
         } else if is(&TRANSFER_ENCODING) {
