@@ -116,9 +116,6 @@ unsafe fn give(class: usize, block: NonNull<u8>) {
 /// a handler that never awaits then costs no allocation once the loop is
 /// warm. The future never moves once made, so it is polled pinned in place.
 ///
-/// A future that is dropped on another thread than the one that made it is
-/// fine: its block joins that thread's cache.
-///
 /// ```
 /// let rt = gyre_rt::Builder::new().workers(1).build().unwrap();
 /// // Made and run on the loop: like a `Box<dyn Future>`, it is not `Send`.
@@ -301,6 +298,8 @@ mod tests {
         assert_eq!(cached(class), KEEP);
     }
 
+    /// Not reachable in safe code (the type is not `Send`), but the cache
+    /// does not depend on where a block came from.
     #[test]
     fn a_future_dropped_on_another_thread_frees_its_block_there() {
         let f = PooledFuture::new(std::future::ready([2u8; 40]));
