@@ -770,4 +770,30 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn has_bare_lf_agrees_with_a_byte_by_byte_scan() {
+        let reference = |head: &[u8]| {
+            head.iter()
+                .enumerate()
+                .any(|(i, &b)| b == b'\n' && (i == 0 || head[i - 1] != b'\r'))
+        };
+        for len in 1..=200 {
+            for lf in 0..len {
+                for cr_before in [false, true] {
+                    let mut head = vec![b'a'; len];
+                    head[lf] = b'\n';
+                    if cr_before && lf > 0 {
+                        head[lf - 1] = b'\r';
+                    }
+                    assert_eq!(
+                        has_bare_lf(&head),
+                        reference(&head),
+                        "{len} {lf} {cr_before}"
+                    );
+                }
+            }
+        }
+        assert!(!has_bare_lf(b""));
+    }
 }
