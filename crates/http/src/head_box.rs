@@ -123,6 +123,17 @@ mod tests {
         assert_eq!(second.headers().len(), 1);
         assert!(second.header("x-old").is_none());
         assert_eq!(second.header("host"), Some(&b"b"[..]));
+        drop(second);
+        // An absolute-form target, whose `Uri` is made while parsing, in
+        // the same box; then an origin-form one again.
+        let third = head(b"GET http://c.example/3?y HTTP/1.1\r\nHost: c.example\r\n\r\n");
+        assert_eq!(&*third as *const _ as usize, address, "the box was reused");
+        assert_eq!(third.uri().host(), Some("c.example"));
+        assert_eq!((third.path(), third.query()), ("/3", Some("y")));
+        drop(third);
+        let fourth = head(b"GET /4 HTTP/1.1\r\nHost: d\r\n\r\n");
+        assert_eq!(fourth.uri().host(), None);
+        assert_eq!((fourth.path(), fourth.query()), ("/4", None));
     }
 
     /// The pool is bounded, and a head with a large buffer is not kept.
