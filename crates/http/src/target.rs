@@ -20,12 +20,19 @@ pub(crate) fn parse(
     range: std::ops::Range<usize>,
 ) -> Result<(OnceCell<Uri>, Option<usize>), ParseError> {
     let bytes = &head[range];
-    if bytes.first() == Some(&b'/')
-        && method != Method::CONNECT
-        && bytes.iter().all(|&b| is_origin_form_byte(b))
-    {
-        let path_len = bytes.iter().position(|&b| b == b'?').unwrap_or(bytes.len());
-        return Ok((OnceCell::new(), Some(path_len)));
+    if bytes.first() == Some(&b'/') && method != Method::CONNECT {
+        // One pass: the check of every byte, and the end of the path.
+        let mut path_len = bytes.len();
+        let mut valid = true;
+        for (i, &b) in bytes.iter().enumerate().rev() {
+            valid &= is_origin_form_byte(b);
+            if b == b'?' {
+                path_len = i;
+            }
+        }
+        if valid {
+            return Ok((OnceCell::new(), Some(path_len)));
+        }
     }
     let uri = parse_now(method, Bytes::copy_from_slice(bytes))?;
     Ok((OnceCell::from(uri), None))
