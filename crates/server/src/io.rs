@@ -317,7 +317,7 @@ impl ConnIo {
     }
 
     /// Writes what the socket takes now; true when nothing is left.
-    fn try_flush(&self) -> io::Result<bool> {
+    pub(crate) fn try_flush(&self) -> io::Result<bool> {
         let mut w = self.wbuf.borrow_mut();
         while !w.is_empty() {
             match self.stream.try_write(&w) {
@@ -339,7 +339,9 @@ impl ConnIo {
         Ok(true)
     }
 
-    async fn flush_slow(&self) -> io::Result<()> {
+    /// Writes what [`try_flush`](Self::try_flush) left, waiting for the
+    /// socket within the write timeout and minimum rate.
+    pub(crate) async fn flush_slow(&self) -> io::Result<()> {
         let mut out = std::mem::take(&mut *self.wbuf.borrow_mut());
         if !out.is_empty() {
             let result = self.write_bounded(&out).await;

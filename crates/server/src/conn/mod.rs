@@ -201,7 +201,14 @@ impl Conn {
                 }
                 Next::Read => {
                     in_a_row = 0;
-                    if self.flush().await.is_err() || !self.read_more().await {
+                    // The socket usually takes every buffered response at
+                    // once: written here, with no flush future made.
+                    let written = match self.io.try_flush() {
+                        Ok(true) => true,
+                        Ok(false) => self.flush_rest().await.is_ok(),
+                        Err(_) => false,
+                    };
+                    if !written || !self.read_more().await {
                         return None;
                     }
                 }
@@ -212,6 +219,12 @@ impl Conn {
     /// Writes what is buffered; counts a write timeout.
     async fn flush(&self) -> std::io::Result<()> {
         counted(self.metrics(), self.io.flush().await)
+    }
+
+    /// Writes what `try_flush` left (boxed: the connection's future stays
+    /// small); counts a write timeout.
+    async fn flush_rest(&self) -> std::io::Result<()> {
+        counted(self.metrics(), Box::pin(self.io.flush_slow()).await)
     }
 
     /// Waits for more request bytes within the right deadline. Returns false
