@@ -291,6 +291,6 @@ fn split_first(rest: &str) -> (&str, Option<&str>) {
 
 /// The order of static segments: by length, then bytes. Any total order
 /// serves a binary search; this one settles most comparisons on the lengths.
-pub(super) fn key_cmp(key: &[u8], segment: &[u8]) -> std::cmp::Ordering {
+fn key_cmp(key: &[u8], segment: &[u8]) -> std::cmp::Ordering {
     key.len().cmp(&segment.len()).then_with(|| key.cmp(segment))
 }
