@@ -22,8 +22,8 @@
 //! - [`is_resident`]: whether a file range is in the page cache, and
 //!   `net::sys`: `recv` and `send` as plain system calls.
 //!
-//! The crate's `unsafe` is in three places: those three system calls, and
-//! the raw blocks of `PooledFuture`.
+//! The crate's `unsafe` is in three modules: `page_cache` and `net::sys`
+//! (three system calls), and `pooled` (the raw blocks of `PooledFuture`).
 //!
 //! # Examples
 //!
