@@ -1,11 +1,11 @@
 //! Whether a file range is in the page cache, so that a loop may read it
 //! (with `sendfile`, say) without waiting for a disk.
 //!
-//! One of the crate's two places with `unsafe` (the other is `net::sys`):
-//! Linux's `cachestat` system call (6.5+), which neither `libc` nor `rustix`
-//! wraps yet. Where it
-//! is missing (an older kernel, a sandbox that filters it, valgrind) the
-//! answer is "unknown", and callers treat that as "not resident".
+//! One of the crate's three modules with `unsafe` (the others are
+//! `net::sys` and `pooled`): Linux's `cachestat` system call (6.5+), which
+//! neither `libc` nor `rustix` wraps yet. Where it is missing (an older
+//! kernel, a sandbox that filters it, valgrind) the answer is "unknown", and
+//! callers treat that as "not resident".
 
 use std::os::fd::AsFd;
 
