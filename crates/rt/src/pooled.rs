@@ -274,7 +274,13 @@ mod tests {
     fn large_over_aligned_and_zero_sized_futures_are_not_pooled_but_work() {
         #[repr(align(64))]
         struct Aligned(u8);
-        let mut big = PooledFuture::new(async { vec![0u8; 1] }.then_hold([5u8; 4096]));
+        let mut big = PooledFuture::new(async {
+            // Held across an await, so it is part of the future's state.
+            let extra = [5u8; 4096];
+            std::future::ready(()).await;
+            std::hint::black_box(&extra);
+            vec![0u8; 1]
+        });
         assert!(matches!(poll_once(&mut big), Poll::Ready(v) if v.len() == 1));
         let held = Aligned(9);
         let mut aligned = PooledFuture::new(async move { held });
@@ -335,17 +341,4 @@ mod tests {
             f.future.as_ref()
         }
     }
-
-    /// A future that also holds `extra` in its state, to make it large.
-    trait ThenHold: Future + Sized {
-        fn then_hold<const N: usize>(self, extra: [u8; N]) -> impl Future<Output = Self::Output> {
-            async move {
-                let extra = extra;
-                let out = self.await;
-                std::hint::black_box(&extra);
-                out
-            }
-        }
-    }
-    impl<F: Future> ThenHold for F {}
 }
